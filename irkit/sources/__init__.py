@@ -1,0 +1,1 @@
+"""Loading Vercel evidence into the canonical tables (see :mod:`irkit.schema`)."""
