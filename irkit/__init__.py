@@ -26,7 +26,17 @@ _API: dict[str, str] = {
     "schema": "irkit.schema",
 }
 
-__all__ = ["__version__", *_API]
+__all__ = [
+    "__version__",
+    "explore",
+    "load",
+    "load_deployments",
+    "load_metrics",
+    "load_report",
+    "pattern_ids",
+    "patterns",
+    "schema",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from irkit import schema
