@@ -1,0 +1,70 @@
+"""``irkit collect``, ``irkit probe`` and ``irkit receive``: capture evidence while it exists.
+
+Exit codes: 0 success; 1 the command ran but its evidence is incomplete (a partial collection,
+a probe with failed requests); 2 bad usage or a refused token; 130 interrupted (what was collected
+so far is kept and marked).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from irkit.capture.vercel_api import DEFAULT_API_BASE
+
+
+@click.command()
+@click.option("--project", "-p", required=True, help="Project id (prj_…) or name.")
+@click.option("--team", "-t", default=None, help="Team id (team_…) or slug.")
+@click.option("--since", default="24h", show_default=True,
+              help="Window start: a duration back from now (1h, 30m, 2d) or an ISO time.")
+@click.option("--until", default=None, help="Window end (ISO time; default now).")
+@click.option("--follow", default=None, metavar="DURATION",
+              help="Also capture the live runtime-log stream for this long (e.g. 5m).")
+@click.option("--metrics-url", default=None,
+              help="Snapshot the app's own metrics endpoint (Prometheus text or JSON).")
+@click.option("--api-base", default=DEFAULT_API_BASE, show_default=True,
+              help="Vercel API base (for compatible proxies and tests).")
+@click.option("--request-logs-base", default=None,
+              help="Base of the internal request-logs API (default https://vercel.com, or "
+                   "--api-base when that is changed).")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per HTTP call.")
+@click.option("--max-pages", default=100, show_default=True, help="Page limit per listing.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="New or empty folder for the evidence.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def collect(project: str, team: str | None, since: str, until: str | None, follow: str | None,
+            metrics_url: str | None, api_base: str, request_logs_base: str | None,
+            timeout: float, max_pages: int, out: Path, as_json: bool) -> None:
+    """Pull deployments, build events, request and runtime logs and metrics from the Vercel API.
+
+    The token is read from VERCEL_TOKEN only.  Raw responses are kept byte for byte under --out
+    with collection.json (what was asked, when, status, retries, sha256, complete).
+    """
+    from irkit.capture.collect import CollectOptions, collect as run, default_follow, parse_since
+    from irkit.capture.vercel_api import VercelClient, token_from_env
+
+    now = datetime.now(UTC)
+    options = CollectOptions(
+        project=project, out=out, team=team, since=parse_since(since, now=now),
+        until=parse_since(until, now=now) if until else now, follow=default_follow(follow),
+        metrics_url=metrics_url, api_base=api_base, request_logs_base=request_logs_base,
+        max_pages=max(1, max_pages))
+    with VercelClient(token_from_env(), api_base=api_base, team=team, timeout=timeout) as client:
+        result = run(options, client)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        state = "complete" if result.complete else "PARTIAL"
+        click.echo(f"collected {result.deployments} deployments, {result.files} files into "
+                   f"{result.out} ({state})")
+        for item in result.skipped:
+            click.echo(f"  skipped {item['what']}: {item['reason']}")
+    if not result.complete:
+        for reason in result.partial_reasons:
+            click.echo(f"irkit: partial: {reason}", err=True)
+        sys.exit(1)
