@@ -50,7 +50,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'irkit' has no attribute {name!r}")
     mod = importlib.import_module(module)
-    value = mod if module.endswith("." + name) else getattr(mod, name)
+    # a module that exports its own name (irkit.analysis.patterns.patterns) gives the function
+    value = getattr(mod, name) if hasattr(mod, name) else mod
     globals()[name] = value
     return value
 
