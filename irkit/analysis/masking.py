@@ -31,8 +31,14 @@ _BASE_MASKS: list[tuple[str, str]] = [
     ("vercel_id", r"\b(?:dpl|prj|bld|team|usr|icfg|env|oac|ep|cfg|ac|rt)_[A-Za-z0-9]{6,}\b"),
     ("email", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
     ("uuid", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+    # Whole timestamps: "Fri Jun 17 07:07:00 2005", "Sat May 1 12:00:00 EDT 2004", ISO 8601.
+    ("datetime", r"\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|"
+                 r"Sep|Oct|Nov|Dec)\s+\d{1,2}\s+\d{1,2}:\d{2}:\d{2}(?:\s+[A-Z]{3,4})?(?:\s+\d{4})?\b"
+                 r"|\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
+    # Times of day and dates.
+    ("time", r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"),
     # IPv6 (full or compressed, at least 2 colons and a hex group), optional [..]:port form.
-    ("ipv6", r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])"
+    ("ipv6", r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){3,7}[0-9A-Fa-f]{1,4}(?![\w:])"
              r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*)?"
              r"(?![\w:])"),
     # Paths: /a/b, ./a, ~/a; a path swallows an IP:port inside it (/10.1.2.3:5000).
@@ -44,8 +50,6 @@ _BASE_MASKS: list[tuple[str, str]] = [
     ("hex0x", r"\b0[xX][0-9a-fA-F]+\b"),
     # Long hex strings (hashes, ids) with at least one digit and one letter.
     ("hex", r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"),
-    # Times of day and dates.
-    ("time", r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"),
     # Durations and sizes with units: 120ms, 1.5s, 64KB, 10 MB.
     ("quantity", r"(?<![\w.])-?\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|min|m|h|"
                  r"[kKMGT]i?B|B|bytes|kb|mb|gb)\b"),

@@ -39,8 +39,6 @@ class MinerConfig:
 
     #: A non-anchor position with more distinct values than this is a variable ...
     max_constant_values: int = 3
-    #: ... and so is one whose distinct values cover this share of the group's messages.
-    variable_share: float = 0.5
 
 
 @dataclass
@@ -101,6 +99,35 @@ def _wild_match(template_token: str, token: str) -> bool:
     return re.fullmatch(rx, token, re.S) is not None
 
 
+_WORD = re.compile(r"[A-Za-z][A-Za-z_.-]*[A-Za-z]:?")
+_DIGITS = str.maketrans("123456789", "000000000")
+
+
+def _is_variable(position: int, values: set[str], config: MinerConfig) -> bool:
+    """Whether a column of a group holds a variable (else its values split the group).
+
+    * a masked value, or ``key=value`` pairs with one key, are variables;
+    * values that differ only in their digits (``node-1``/``node-7``) are variables;
+    * the first token, when every value is a plain word, names what logs the message (a daemon,
+      a command, an error type) and splits the group, as in Drain;
+    * otherwise a column with more than ``max_constant_values`` values is a variable.
+    """
+    if any(WILDCARD in v for v in values) or _is_key_value(values):
+        return True
+    folded = {v.translate(_DIGITS) for v in values}
+    if len(folded) == 1:
+        return True
+    if position == 0 and all(_WORD.fullmatch(v) for v in values):
+        return False
+    return len(folded) > config.max_constant_values
+
+
+def _is_key_value(values: set[str]) -> bool:
+    """Tokens like ``user=root``/``user=news``: the same key with different values."""
+    keys = {v.partition("=")[0] for v in values if "=" in v}
+    return len(keys) == 1 and all("=" in v for v in values) and next(iter(keys)) != ""
+
+
 def _is_wild(token: str) -> bool:
     return token == WILDCARD
 
@@ -125,6 +152,11 @@ def variable_token(values: Iterable[str]) -> str:
         else:
             break
     suffix = suffix[len(suffix) - keep:] if keep else ""
+    # never keep half of a wildcard
+    while suffix.startswith((">", "*")):
+        suffix = suffix[1:]
+    while prefix.endswith(("<", "*")):
+        prefix = prefix[:-1]
     token = f"{prefix}{WILDCARD}{suffix}"
     return token
 
@@ -184,17 +216,13 @@ def _split_group(
     """Decide, for each non-anchor position, whether it is a variable or splits the group."""
     variable: set[int] = set()
     split_on: list[int] = []
-    size = len(members)
     for i in range(n):
         if i in anchored:
             continue
         values = {r[i] for r in members}
         if len(values) == 1:
             continue
-        many = len(values) > config.max_constant_values
-        spread = size > 1 and len(values) >= max(2, config.variable_share * size)
-        digits = any(_HAS_DIGIT.search(v) for v in values)
-        if many or spread or digits or any(WILDCARD in v for v in values):
+        if _is_variable(i, values, config):
             variable.add(i)
         else:
             split_on.append(i)
