@@ -45,7 +45,8 @@ def collect(project: str, team: str | None, since: str, until: str | None, follo
     The token is read from VERCEL_TOKEN only.  Raw responses are kept byte for byte under --out
     with collection.json (what was asked, when, status, retries, sha256, complete).
     """
-    from irkit.capture.collect import CollectOptions, collect as run, default_follow, parse_since
+    from irkit.capture.collect import CollectOptions, default_follow, parse_since
+    from irkit.capture.collect import collect as run
     from irkit.capture.vercel_api import VercelClient, token_from_env
 
     now = datetime.now(UTC)
