@@ -1,0 +1,340 @@
+"""``irkit open``: one incident run, from raw evidence to a committed, verifiable archive folder.
+
+Pipeline: validate → copy evidence → load once → Parquet tables → findings (package-computed) →
+three templates executed IN PARALLEL by papermill in a process pool, each rendered to HTML in the
+same worker → PIR Markdown → manifest (with the previous run's hash) → secret scan → read-only →
+atomic rename of ``runs/.tmp-<id>`` to ``runs/<id>``.
+
+The pool's workers are started (and import papermill/nbconvert, ~1.6 s each) while the evidence
+is being loaded, so that cost is hidden behind the data work.  A template that fails leaves its
+executed notebook (with the error) and an HTML report saying so; the other templates still run
+and the run is still archived, but :attr:`RunResult.ok` is False (``irkit open`` exits 1).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from irkit import __version__
+from irkit.errors import IrkitError
+from irkit.incident import archive as arc
+from irkit.incident.ids import validate_incident_id, validate_severity
+from irkit.incident.ingest import check_inputs, ingest_evidence
+from irkit.incident.manifest import MANIFEST, build_manifest, write_manifest
+from irkit.incident.reports import MAX_REPORT_BYTES, ReportInfo
+from irkit.incident.secrets import SecretLeak, check_no_secrets, secret_values
+from irkit.incident.templates import TEMPLATES, TITLES, template_path
+
+#: progress(stage, state, detail): state is "start", "done" or "failed".
+Progress = Callable[[str, str, str], None]
+#: Per-cell limit for template execution (a stuck cell must not hang an incident run).
+CELL_TIMEOUT_S = 900
+
+
+@dataclass
+class TemplateJob:
+    """Everything a worker needs to execute and render one template (picklable)."""
+
+    name: str
+    template: str
+    notebook: str
+    report: str
+    cwd: str
+    parameters: dict[str, Any]
+    info: ReportInfo
+    show_code: bool
+
+
+@dataclass
+class TemplateResult:
+    """How one template went."""
+
+    name: str
+    ok: bool
+    notebook: str
+    report: str | None
+    error: str | None = None
+    execute_s: float = 0.0
+    render_s: float = 0.0
+    report_bytes: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunResult:
+    """A committed run."""
+
+    incident_id: str
+    run_id: str
+    run_dir: Path
+    templates: list[TemplateResult]
+    findings: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    pir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.templates)
+
+    @property
+    def reports(self) -> list[Path]:
+        out = [self.run_dir / t.report for t in self.templates if t.report]
+        return out + ([self.pir] if self.pir else [])
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` object: SPEC's ``run_dir``, ``reports``, ``findings`` plus details."""
+        return {
+            "run_dir": str(self.run_dir),
+            "reports": [str(p) for p in self.reports],
+            "findings": self.findings,
+            "incident_id": self.incident_id,
+            "run_id": self.run_id,
+            "ok": self.ok,
+            "templates": [t.as_dict() for t in self.templates],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+# --- worker side --------------------------------------------------------------------------
+
+def _worker_init() -> None:
+    """Pay papermill/nbconvert's import cost once per worker, and make plotly embed offline."""
+    os.environ["PLOTLY_RENDERER"] = "notebook"
+    import nbconvert  # noqa: F401
+    import papermill  # noqa: F401
+
+
+def _warm() -> int:
+    return os.getpid()
+
+
+def execute_template(job: TemplateJob) -> TemplateResult:
+    """Execute one template with papermill, then render it to HTML (runs in a pool worker)."""
+    import nbformat
+    import papermill as pm
+
+    from irkit.incident.reports import notebook_error, render_html
+
+    os.environ["PLOTLY_RENDERER"] = "notebook"
+    notebook, report = Path(job.notebook), Path(job.report)
+    error: str | None = None
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(job.template, str(notebook), parameters=job.parameters,
+                            kernel_name="python3", cwd=job.cwd, progress_bar=False,
+                            log_output=False, execution_timeout=CELL_TIMEOUT_S)
+    except pm.PapermillExecutionError as exc:
+        error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"[:500]
+    except Exception as exc:  # kernel died, timeout, bad template: still leave a notebook
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    if not notebook.exists():
+        nb = nbformat.read(job.template, as_version=4)
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+            f"**irkit: this template did not run.** {error or 'unknown error'}"))
+        nbformat.write(nb, notebook)
+    execute_s = time.perf_counter() - t0
+    if error is None:
+        error = notebook_error(notebook)
+    t0 = time.perf_counter()
+    job.info.error = f"template failed at {error}" if error else None
+    try:
+        render_html(notebook, report, job.info, show_code=job.show_code)
+        size = report.stat().st_size
+        if size > MAX_REPORT_BYTES and error is None:
+            error = (f"report is {size / 1e6:.1f} MB, above the "
+                     f"{MAX_REPORT_BYTES / 1e6:.0f} MB limit")
+    except Exception as exc:
+        error = error or f"HTML export failed: {type(exc).__name__}: {exc}"[:500]
+        size = 0
+    cwd = Path(job.cwd).parent
+    return TemplateResult(
+        name=job.name, ok=error is None,
+        notebook=notebook.relative_to(cwd).as_posix(),
+        report=report.relative_to(cwd).as_posix() if report.exists() else None,
+        error=error, execute_s=execute_s, render_s=time.perf_counter() - t0, report_bytes=size)
+
+
+def make_pool(workers: int = len(TEMPLATES)) -> ProcessPoolExecutor:
+    """A pool whose workers start importing papermill right away (forkserver: no forked threads)."""
+    ctx = multiprocessing.get_context("forkserver")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    for _ in range(workers):
+        pool.submit(_warm)
+    return pool
+
+
+# --- main side ----------------------------------------------------------------------------
+
+def _fmt_time(value: Any) -> str:
+    return "" if value is None else str(value).replace("+00:00", "Z")
+
+
+def template_parameters(run_dir: Path, *, incident_id: str, severity: str,
+                        window: dict[str, Any], redact: bool, show_code: bool,
+                        notes: bool) -> dict[str, Any]:
+    """Template parameters, with paths relative to ``notebooks/`` so a run can be moved."""
+    return {
+        "incident_id": incident_id,
+        "severity": severity,
+        "window_start": _fmt_time(window.get("start")) or None,
+        "window_end": _fmt_time(window.get("end")) or None,
+        "events_path": "../tables/events.parquet",
+        "deployments_path": "../tables/deployments.parquet",
+        "metrics_path": "../tables/metrics.parquet",
+        "rejected_path": "../tables/rejected.parquet",
+        "findings_path": "../findings.json",
+        "notes_path": "../evidence/notes/notes.jsonl" if notes else None,
+        "evidence_manifest_path": "../evidence/evidence.json",
+        "redact": bool(redact),
+        "show_code": bool(show_code),
+    }
+
+
+def _scrub(value: Any, secrets: dict[str, str]) -> Any:
+    """Replace any string that contains a secret value (parameters go into the manifest)."""
+    if isinstance(value, str):
+        return "<redacted>" if any(s in value for s in secrets.values()) else value
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.PathLike[str]],
+                  deployments: Sequence[str | os.PathLike[str]] = (),
+                  metrics: Sequence[str | os.PathLike[str]] = (),
+                  traces: Sequence[str | os.PathLike[str]] = (),
+                  archive: str | os.PathLike[str] | None = None,
+                  window_start: Any = None, window_end: Any = None,
+                  show_code: bool = False, redact: bool = False, engine: str | None = None,
+                  command: list[str] | None = None,
+                  progress: Progress | None = None) -> RunResult:
+    """Run the whole pipeline for one incident and return the committed run."""
+    say: Progress = progress or (lambda stage, state, detail="": None)
+    started = datetime.now(UTC)
+    incident_id = validate_incident_id(incident_id)
+    severity = validate_severity(severity)
+    if not logs:
+        raise IrkitError("--logs: at least one log file is required")
+    inputs = {"logs": list(logs), "deployments": list(deployments), "metrics": list(metrics),
+              "traces": list(traces)}
+    check_inputs(inputs)  # fail before anything is written
+    root = arc.archive_root(archive)
+    state = arc.read_state(root, incident_id)
+    arc.update_state(root, incident_id, severity=severity,
+                     opened_at=state.get("opened_at") or started.isoformat(timespec="seconds"),
+                     status=state.get("status") or "investigating")
+    if not state.get("opened_at"):  # the first run opens the incident on the scribe's timeline
+        from irkit.incident.notes import add_note
+
+        add_note(root, incident_id, f"Incident opened with irkit open ({severity})", kind="open")
+    notes_file = arc.incident_dir(root, incident_id) / "notes.jsonl"
+    if notes_file.exists():
+        inputs["notes"] = [notes_file]
+
+    timings: dict[str, float] = {}
+    pending = arc.start_run(root, incident_id)
+    pool = make_pool()
+    try:
+        say("ingest", "start", "copy evidence, load once, tables, findings")
+        t0 = time.perf_counter()
+        ingested = ingest_evidence(inputs, pending.path, incident_id=incident_id,
+                                   severity=severity, window_start=window_start,
+                                   window_end=window_end, engine=engine)
+        timings.update(ingested.timings)
+        say("ingest", "done", f"{ingested.counts.get('events', 0):,} events, "
+            f"{ingested.counts.get('rejected', 0):,} rejected "
+            f"({time.perf_counter() - t0:.1f} s)")
+
+        window = ingested.findings.get("window") or {}
+        params = template_parameters(pending.path, incident_id=incident_id, severity=severity,
+                                     window=window, redact=redact, show_code=show_code,
+                                     notes="notes" in inputs)
+        generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        window_text = f"{_fmt_time(window.get('start'))} → {_fmt_time(window.get('end'))}"
+        t0 = time.perf_counter()
+        futures: dict[str, Future[TemplateResult]] = {}
+        for name in TEMPLATES:
+            info = ReportInfo(title=TITLES[name], incident_id=incident_id, severity=severity,
+                              window=window_text, generated_at=generated,
+                              run_id=pending.run_id, version=__version__)
+            job = TemplateJob(name=name, template=str(template_path(name)),
+                              notebook=str(pending.path / "notebooks" / f"{name}.ipynb"),
+                              report=str(pending.path / "reports" / f"{name}.html"),
+                              cwd=str(pending.path / "notebooks"), parameters=params,
+                              info=info, show_code=show_code)
+            say(f"template {name}", "start", "papermill + HTML")
+            futures[name] = pool.submit(execute_template, job)
+
+        from irkit.incident.pir import write_pir
+        from irkit.incident.tables import read_notes
+
+        pir_path = write_pir(pending.path / "reports" / "pir.md", ingested.findings,
+                             read_notes(pending.path / "evidence" / "notes" / "notes.jsonl"
+                                        if "notes" in inputs else None),
+                             arc.read_state(root, incident_id))
+        results = []
+        for name, future in futures.items():
+            result = future.result()
+            results.append(result)
+            timings[f"template {name}"] = result.execute_s + result.render_s
+            say(f"template {name}", "done" if result.ok else "failed",
+                f"{result.execute_s:.1f} s run + {result.render_s:.1f} s HTML"
+                if result.ok else (result.error or "failed"))
+        timings["templates (parallel, wall)"] = time.perf_counter() - t0
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        pending.discard()
+        raise
+    pool.shutdown(wait=True)
+
+    say("archive", "start", "manifest, secret scan, read-only, commit")
+    t0 = time.perf_counter()
+    secrets = secret_values()
+    manifest_params = _scrub({
+        "incident_id": incident_id, "severity": severity,
+        "inputs": {k: [str(Path(p).resolve()) for p in v] for k, v in inputs.items()},
+        "window": {"start": params["window_start"], "end": params["window_end"]},
+        "show_code": show_code, "redact": redact, "engine": engine or "local",
+        "archive": str(root), "template_parameters": params,
+    }, secrets)
+    try:
+        with arc.incident_lock(root, incident_id):
+            runs = arc.list_runs(root, incident_id)
+            previous = runs[-1] / MANIFEST if runs else None
+            finished = datetime.now(UTC)
+            manifest = build_manifest(
+                pending.path, incident_id=incident_id, run_id=pending.run_id,
+                params=manifest_params, command=command if command is not None else sys.argv,
+                times={"started_at": started.isoformat(), "finished_at": finished.isoformat(),
+                       "seconds": {k: round(v, 3) for k, v in timings.items()}},
+                previous=previous)
+            write_manifest(pending.path, manifest)
+            check_no_secrets(pending.path, secrets)
+            arc.make_read_only(pending.path)
+            run_dir = pending.commit()
+    except SecretLeak:
+        pending.discard()
+        say("archive", "failed", "secret found: run discarded")
+        raise
+    except BaseException:
+        pending.discard()
+        raise
+    timings["archive"] = time.perf_counter() - t0
+    arc.update_state(root, incident_id, last_run=run_dir.name)
+    say("archive", "done", f"{run_dir} ({timings['archive']:.1f} s)")
+    return RunResult(incident_id=incident_id, run_id=run_dir.name, run_dir=run_dir,
+                     templates=results, findings=ingested.findings, timings=timings,
+                     pir=run_dir / "reports" / "pir.md" if pir_path else None)
