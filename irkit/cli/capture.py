@@ -69,3 +69,59 @@ def collect(project: str, team: str | None, since: str, until: str | None, follo
         for reason in result.partial_reasons:
             click.echo(f"irkit: partial: {reason}", err=True)
         sys.exit(1)
+
+
+@click.command()
+@click.argument("url")
+@click.option("-n", "count", default=5, show_default=True, help="Number of requests.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between requests.")
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds per request.")
+@click.option("--head", is_flag=True, help="Send HEAD instead of GET (like curl -I).")
+@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option("--json", "as_json", is_flag=True, help="Print results and summary as JSON.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Also write the timings as metrics (.prom: Prometheus text, else JSON).")
+def probe(url: str, count: int, interval: float, timeout: float, head: bool, insecure: bool,
+          as_json: bool, out: Path | None) -> None:
+    """Time N requests to URL per phase: DNS, connect, TLS, first byte, total (ms, cumulative).
+
+    Exit 1 when any request got no response or a 5xx.
+    """
+    from irkit.capture.probe import probe as run
+    from irkit.capture.probe import summary, write_metrics
+
+    results = run(url, count, interval=interval, timeout=timeout,
+                  method="HEAD" if head else "GET", verify=not insecure)
+    if out is not None:
+        write_metrics(results, out)
+    if as_json:
+        click.echo(json.dumps({"url": url, "results": [r.as_dict() for r in results],
+                               "summary": summary(results)}, indent=2))
+    else:
+        _probe_table(results)
+    if any(not r.ok for r in results):
+        sys.exit(1)
+
+
+def _probe_table(results: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"irkit probe {results[0].url}"), title_justify="left")
+    for name in ("#", "status", "dns", "connect", "tls", "1st byte", "total", "bytes"):
+        table.add_column(name, justify="right")
+    table.add_column("cache")
+    table.add_column("x-vercel-id / error", overflow="fold")
+
+    def ms(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f}"
+
+    for r in results:
+        # Text() keeps header values literal: a server controls them, rich markup must not run
+        table.add_row(str(r.seq), str(r.status or "—"), ms(r.dns_ms), ms(r.connect_ms),
+                      ms(r.tls_ms), ms(r.first_byte_ms), ms(r.total_ms), str(r.bytes),
+                      Text(r.headers.get("x-vercel-cache", "")),
+                      Text(r.error or r.headers.get("x-vercel-id", "")))
+    Console().print(table)
+    click.echo("times in ms from the start of each request (like curl -w time_*)")
