@@ -15,9 +15,9 @@ from pathlib import Path
 
 from irkit.errors import IrkitError
 
-_ID_RE = re.compile(r"incident-(\d{4})-(\d{2})-(\d{2})-(\d{3})")
+_ID_RE = re.compile(r"incident-(\d{4})-(\d{2})-(\d{2})-(\d{3})", re.ASCII)
 _SEV_RE = re.compile(r"sev-?([1-4])", re.IGNORECASE)
-_RUN_RE = re.compile(r"\d{8}T\d{6}\d{6}Z-[0-9a-f]{6}")
+_RUN_RE = re.compile(r"\d{8}T\d{6}\d{6}Z-[0-9a-f]{6}", re.ASCII)
 
 
 @dataclass(frozen=True)

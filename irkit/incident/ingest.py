@@ -37,6 +37,7 @@ class IngestResult:
     counts: dict[str, int]
     findings: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    events: pd.DataFrame | None = None
 
 
 def check_inputs(inputs: Mapping[str, Sequence[str | os.PathLike[str]]]) -> dict[str, list[Path]]:
@@ -181,4 +182,5 @@ def ingest_evidence(inputs: Mapping[str, Sequence[str | os.PathLike[str]]], run_
     timings["findings"] = time.perf_counter() - t0
 
     counts = {name: len(frame) for name, frame in tables.items()}
-    return IngestResult(evidence=inventory, counts=counts, findings=findings, timings=timings)
+    return IngestResult(evidence=inventory, counts=counts, findings=findings, timings=timings,
+                        events=tables["events"])

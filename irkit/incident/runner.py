@@ -278,6 +278,10 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
             say(f"template {name}", "start", "papermill + HTML")
             futures[name] = pool.submit(execute_template, job)
 
+        from irkit.analysis.security import blocklist, export_blocklist
+
+        export_blocklist(blocklist(ingested.events), pending.path / "reports")
+        ingested.events = None  # the workers read the Parquet tables; free the memory
         from irkit.incident.pir import write_pir
         from irkit.incident.tables import read_notes
 
