@@ -19,18 +19,21 @@ traces), so the same pattern gets the same id in every run and every incident.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from irkit.analysis import stacktrace
-from irkit.analysis.masking import DEFAULT_MASKS, WILDCARD, mask
+from irkit.analysis.masking import DEFAULT_MASKER, WILDCARD, Masker, collapse
 from irkit.analysis.miner import Miner, MinerConfig
 
 if TYPE_CHECKING:
     from irkit.analysis.overrides import Rules
 
 _DIGITS = str.maketrans("123456789", "000000000")
+_DIGIT_BYTES = bytes.maketrans(b"123456789", b"000000000")
+_HAS_DIGIT = re.compile(r"\d")
 
 
 def pattern_id_for(template: str, kind: str = "t") -> str:
@@ -59,85 +62,93 @@ class Grouping:
 
 @dataclass
 class Engine:
-    """Masks, mines and labels messages; reusable across batches (``Miner.fit``/``assign``)."""
+    """Masks, mines and labels messages.
 
-    masks: list = field(default_factory=lambda: DEFAULT_MASKS)
+    One engine holds one generic configuration (plus the user's override rules, if any).
+    """
+
+    masker: Masker = field(default_factory=lambda: DEFAULT_MASKER)
     config: MinerConfig = field(default_factory=MinerConfig)
     rules: Rules | None = None
 
-    def group(self, messages: Sequence[str], folded: Sequence[str] | None = None) -> Grouping:
-        """Group ``messages``; ``folded`` may pass the digit-folded messages precomputed."""
-        # 1. fold exact duplicates and digits
-        if folded is None:
-            uniq: dict[str, int] = {}
-            first_idx = [uniq.setdefault(m, len(uniq)) for m in messages]
-            distinct = list(uniq)
-            folded_distinct = [m.translate(_DIGITS) for m in distinct]
-            key_of: dict[str, int] = {}
-            rep_key = [key_of.setdefault(f, len(key_of)) for f in folded_distinct]
-            index_to_key = [rep_key[i] for i in first_idx]
-        else:
-            key_of = {}
-            index_to_key = [key_of.setdefault(f, len(key_of)) for f in folded]
-        # representatives: the first message of each folded key
+    def group(self, messages: Sequence[str]) -> Grouping:
+        """Group ``messages``: one slot per distinct shape, an index per message."""
+        # 1. messages that differ only in their digits share a key; the first one represents it
+        folded = fold_digits_all(messages)
+        key_of: dict[str, int] = {}
+        index_to_key = [key_of.setdefault(f, len(key_of)) for f in folded]
+        del folded
         nkeys = len(key_of)
-        reps: list[str | None] = [None] * nkeys
-        seen = 0
-        for i, k in enumerate(index_to_key):
-            if reps[k] is None:
-                reps[k] = messages[i]
-                seen += 1
-                if seen == nkeys:
-                    break
-        # 2. mask representatives; detect digit-sensitive keys
-        masked_rep: list[str] = []
+        # later pairs overwrite earlier ones, so feeding them backwards keeps the first index
+        first = dict(zip(reversed(index_to_key), range(len(index_to_key) - 1, -1, -1)))
+        reps = [messages[first[k]] for k in range(nkeys)]
+        del first
+        # 2. mask the representatives; note where a digit survives masking (a constant digit)
+        masker = self.masker
+        slot_pos: list[str] = []
         traces: dict[int, stacktrace.StackTrace] = {}
-        sensitive: set[int] = set()
+        digit_slots: dict[int, list[int]] = {}
         for k, rep in enumerate(reps):
-            assert rep is not None
             if "\n" in rep:
                 st = stacktrace.parse(rep)
                 if st is not None:
                     traces[k] = st
-                    masked_rep.append("")
+                    slot_pos.append("")
                     continue
-            m = mask(rep, self.masks)
-            masked_rep.append(m)
-            if _digit_in_constant(m):
-                sensitive.add(k)
-        # refine the digit-sensitive keys: each distinct original message gets its own slot
-        slot_masked = list(masked_rep)
-        slot_original: list[str] = [r or "" for r in reps]
-        extra: dict[tuple[int, str], int] = {}
-        if sensitive:
+            pos = masker.positions(rep)
+            slot_pos.append(pos)
+            if _HAS_DIGIT.search(pos):
+                digit_slots[k] = [j for j, ch in enumerate(pos) if ch.isdigit()]
+        # 3. a sibling whose constant digits differ from its representative's gets its own slot
+        #    (masks treat all digits alike, so only those positions can differ after masking)
+        slot_original = list(reps)
+        if digit_slots and not masker.extra:
             index_to_slot = list(index_to_key)
+            own: dict[tuple[int, str], int] = {}
+            rep_digits = {k: "".join(reps[k][j] for j in js) for k, js in digit_slots.items()}
             for i, k in enumerate(index_to_key):
-                if k in sensitive:
+                js = digit_slots.get(k)
+                if js is None:
+                    continue
+                msg = messages[i]
+                digits = "".join(msg[j] for j in js)
+                if digits == rep_digits[k]:
+                    continue
+                slot = own.get((k, digits))
+                if slot is None:
+                    slot = own[(k, digits)] = len(slot_pos)
+                    chars = list(slot_pos[k])
+                    for j in js:
+                        chars[j] = msg[j]
+                    slot_pos.append("".join(chars))
+                    slot_original.append(msg)
+                index_to_slot[i] = slot
+        elif digit_slots:
+            # user masks may look at digits: mask every distinct sibling itself
+            index_to_slot = list(index_to_key)
+            own_msg: dict[str, int] = {}
+            for i, k in enumerate(index_to_key):
+                if k in digit_slots and messages[i] != reps[k]:
                     msg = messages[i]
-                    if msg == reps[k]:
-                        continue
-                    slot = extra.get((k, msg))
+                    slot = own_msg.get(msg)
                     if slot is None:
-                        slot = len(slot_masked)
-                        extra[(k, msg)] = slot
-                        slot_masked.append(mask(msg, self.masks))
+                        slot = own_msg[msg] = len(slot_pos)
+                        slot_pos.append(masker.positions(msg))
                         slot_original.append(msg)
                     index_to_slot[i] = slot
         else:
             index_to_slot = index_to_key
-        # 3. mine the distinct masked shapes (stack-trace slots excluded)
-        trace_slots = set(traces)
-        shapes = {m for s, m in enumerate(slot_masked) if s not in trace_slots}
-        miner = Miner(self.config)
-        mined = miner.fit(shapes)
-        # 4. templates and ids per slot
+        # 4. mine the distinct masked shapes (stack traces excluded) in a canonical order
+        slot_masked = [collapse(p) for p in slot_pos]
+        shapes = {m for s, m in enumerate(slot_masked) if s not in traces}
+        mined = Miner(self.config).fit(shapes)
+        # 5. templates and ids per slot
         templates: list[str] = []
         pids: list[str] = []
         for s, m in enumerate(slot_masked):
-            if s in traces:
-                st = traces[s]
-                tpl = mask(st.headline, self.masks)
-                tpl = " ".join(tpl.split())
+            st = traces.get(s)
+            if st is not None:
+                tpl = " ".join(masker.mask(st.headline).split())
                 pid = pattern_id_for(st.fingerprint, "trace")
             else:
                 tpl = mined[m]
@@ -149,9 +160,17 @@ class Engine:
         return Grouping(index_to_slot, pids, templates)
 
 
-def _digit_in_constant(masked: str) -> bool:
-    """Whether a masked message still has a digit outside its wildcards."""
-    return any(ch in masked for ch in "0123456789")
+def fold_digits_all(messages: Sequence[str]) -> list[str]:
+    """:func:`fold_digits` of every message, in one pass over their bytes when possible."""
+    if not messages:
+        return []
+    joined = "\n".join(messages)
+    # UTF-8 never uses ASCII bytes inside a multi-byte character: folding bytes is safe.
+    folded = joined.encode("utf-8", "surrogatepass").translate(_DIGIT_BYTES)
+    parts = folded.decode("utf-8", "surrogatepass").split("\n")
+    if len(parts) == len(messages):
+        return parts
+    return [m.translate(_DIGITS) for m in messages]  # some message holds a newline
 
 
 def group_messages(messages: Iterable[str], *, engine: Engine | None = None) -> Grouping:

@@ -19,11 +19,27 @@ from collections.abc import Iterable
 
 WILDCARD = "<*>"
 
-# Order matters: the wide masks (URLs, JSON, request ids) run before the narrow ones (numbers).
-_BASE_MASKS: list[tuple[str, str]] = [
-    # JSON object fragments with at least one "key": pair.
-    ("json", r'\{\s*"[^"\n]{0,200}"\s*:[^\n]*\}'),
-    # URLs (scheme://...), up to whitespace or a closing bracket/quote.
+#: Placeholder for masked characters while masking: masking keeps the message's length, so a
+#: character position means the same thing in a message and in its masked form.
+PLACEHOLDER = "\x00"
+_PH_RUN = re.compile("\x00+")
+
+# Masks that can span whitespace run on the whole message (each behind a cheap guard).
+_LINE_MASKS: list[tuple[str, str, str]] = [
+    # (name, guard substring or "" for always, regex)
+    ("json", '{"', r'\{\s*"[^"\n]{0,200}"\s*:[^\n]*\}'),
+    # Whole timestamps: "Fri Jun 17 07:07:00 2005", "Sat May 1 12:00:00 EDT 2004", ISO 8601.
+    ("datetime", ":", r"\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|"
+                      r"Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}\s+\d{1,2}:\d{2}:\d{2}"
+                      r"(?:\s+[A-Z]{3,4})?(?:\s+\d{4})?\b"
+                      r"|\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?"
+                      r"(?:Z|[+-]\d{2}:?\d{2})?"),
+]
+# Quoted values keep their quotes: "abc" -> "<*>".
+_QUOTED = re.compile(r"(?:(?<=[\s=(:\[,])|^)([\"'])([^\"'\n\x00]{1,200})\1(?=[\s,;.:)\]]|$)")
+
+# Masks applied to each whitespace-separated token.  Order matters: wide masks first.
+_TOKEN_MASKS: list[tuple[str, str]] = [
     ("url", r"\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s\"'<>\]\)]+"),
     # Vercel request ids: iad1::sfo1::ab1cd-1712345678901-0123456789ab, iad1::ab1cd-17...-hex
     ("vercel_request_id", r"\b[a-z]{3}\d(?:::[a-z]{3}\d)*::[a-z0-9]+-\d{10,}-[0-9a-f]{6,}\b"),
@@ -31,13 +47,8 @@ _BASE_MASKS: list[tuple[str, str]] = [
     ("vercel_id", r"\b(?:dpl|prj|bld|team|usr|icfg|env|oac|ep|cfg|ac|rt)_[A-Za-z0-9]{6,}\b"),
     ("email", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
     ("uuid", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
-    # Whole timestamps: "Fri Jun 17 07:07:00 2005", "Sat May 1 12:00:00 EDT 2004", ISO 8601.
-    ("datetime", r"\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|"
-                 r"Sep|Oct|Nov|Dec)\s+\d{1,2}\s+\d{1,2}:\d{2}:\d{2}(?:\s+[A-Z]{3,4})?(?:\s+\d{4})?\b"
-                 r"|\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
-    # Times of day and dates.
     ("time", r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"),
-    # IPv6 (full or compressed, at least 2 colons and a hex group), optional [..]:port form.
+    # IPv6 (4+ groups, or compressed with ::).
     ("ipv6", r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){3,7}[0-9A-Fa-f]{1,4}(?![\w:])"
              r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*)?"
              r"(?![\w:])"),
@@ -50,43 +61,80 @@ _BASE_MASKS: list[tuple[str, str]] = [
     ("hex0x", r"\b0[xX][0-9a-fA-F]+\b"),
     # Long hex strings (hashes, ids) with at least one digit and one letter.
     ("hex", r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"),
-    # Durations and sizes with units: 120ms, 1.5s, 64KB, 10 MB.
-    ("quantity", r"(?<![\w.])-?\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|min|m|h|"
+    # Durations and sizes with units: 120ms, 1.5s, 64KB.
+    ("quantity", r"(?<![\w.])-?\d+(?:\.\d+)?(?:ms|us|µs|ns|s|sec|secs|min|m|h|"
                  r"[kKMGT]i?B|B|bytes|kb|mb|gb)\b"),
     # Numbers not touching a letter.
     ("number", r"(?<![A-Za-z0-9])[-+]?\d+(?:[.,]\d+)*(?![A-Za-z0-9])"),
-    # Quoted values keep their quotes: "abc" -> "<*>".
-    ("quoted", r"(?<=[\s=(:])(\"|')(?!<\*>\1)[^\"'\n]{1,200}\1(?=[\s,;.:)\]]|$)"),
 ]
+#: A token needs the token masks only if it has one of these characters.
+_NEEDS_MASK = re.compile(r"[\d/@_:]")
 
 
-def compile_masks(extra: Iterable[tuple[str, str]] = ()) -> list[tuple[str, re.Pattern[str]]]:
-    """Compile the built-in masks plus ``extra`` (name, regex) pairs from a rules file.
+def _blank(match: re.Match[str]) -> str:
+    return PLACEHOLDER * (match.end() - match.start())
 
-    Extra masks run first: a user who adds a mask knows better than the generic ones.
+
+def _blank_quoted(match: re.Match[str]) -> str:
+    q = match.group(1)
+    return q + PLACEHOLDER * len(match.group(2)) + q
+
+
+class Masker:
+    """Compiled masks with a per-token cache.
+
+    Why tokens: most tokens of a log are plain words that need no regex at all, and the tokens
+    that do (numbers, ids, paths) repeat, so masking costs a dictionary lookup per token instead
+    of a dozen regex scans per message.
     """
-    out: list[tuple[str, re.Pattern[str]]] = []
-    for name, pattern in [*extra, *_BASE_MASKS]:
-        out.append((name, re.compile(pattern)))
-    return out
+
+    def __init__(self, extra: Iterable[tuple[str, str]] = ()) -> None:
+        self.extra = [(name, re.compile(rx)) for name, rx in extra]
+        self.line_masks = [(name, guard, re.compile(rx)) for name, guard, rx in _LINE_MASKS]
+        # one alternation, tried left to right at each position: one scan per token
+        self.token_mask = re.compile("|".join(f"(?:{rx})" for _, rx in _TOKEN_MASKS))
+        self._cache: dict[str, str] = {}
+
+    def positions(self, text: str) -> str:
+        """``text`` with every masked character replaced by :data:`PLACEHOLDER` (same length)."""
+        if PLACEHOLDER in text:
+            text = text.replace(PLACEHOLDER, "\ufffd")
+        for _, rx in self.extra:
+            text = rx.sub(_blank, text)
+        for _, guard, rx in self.line_masks:
+            if guard in text:
+                text = rx.sub(_blank, text)
+        if "'" in text or '"' in text:
+            text = _QUOTED.sub(_blank_quoted, text)
+        cache = self._cache
+        tokens = text.split(" ")
+        for i, tok in enumerate(tokens):
+            out = cache.get(tok)
+            if out is None:
+                out = self._mask_token(tok)
+                if len(cache) < 200_000:
+                    cache[tok] = out
+            tokens[i] = out
+        return " ".join(tokens)
+
+    def _mask_token(self, tok: str) -> str:
+        if not _NEEDS_MASK.search(tok):
+            return tok
+        return self.token_mask.sub(_blank, tok)
+
+    def mask(self, text: str) -> str:
+        """Replace every variable part of ``text`` with ``<*>``."""
+        return collapse(self.positions(text))
 
 
-DEFAULT_MASKS = compile_masks()
+def collapse(positions: str) -> str:
+    """Turn the placeholder runs of :meth:`Masker.positions` into ``<*>``."""
+    return _PH_RUN.sub(WILDCARD, positions) if PLACEHOLDER in positions else positions
 
 
-def _quoted_sub(match: re.Match[str]) -> str:
-    quote = match.group(1)
-    return f"{quote}{WILDCARD}{quote}"
+DEFAULT_MASKER = Masker()
 
 
-def mask(text: str, masks: list[tuple[str, re.Pattern[str]]] = DEFAULT_MASKS) -> str:
-    """Replace every variable part of ``text`` with ``<*>``.
-
-    Adjacent wildcards that only differ by the masks' own boundaries (``<*><*>``) are merged so
-    that, for example, an IP followed by a port mask stays one ``<*>``.
-    """
-    for name, rx in masks:
-        text = rx.sub(_quoted_sub, text) if name == "quoted" else rx.sub(WILDCARD, text)
-    while "<*><*>" in text:
-        text = text.replace("<*><*>", WILDCARD)
-    return text
+def mask(text: str, masker: Masker = DEFAULT_MASKER) -> str:
+    """Replace every variable part of ``text`` with ``<*>`` (the default masks)."""
+    return masker.mask(text)

@@ -100,7 +100,7 @@ def _wild_match(template_token: str, token: str) -> bool:
 
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z_.-]*[A-Za-z]:?")
-_DIGITS = str.maketrans("123456789", "000000000")
+_DIGIT_RUN = re.compile(r"\d+")
 
 
 def _is_variable(position: int, values: set[str], config: MinerConfig) -> bool:
@@ -114,12 +114,11 @@ def _is_variable(position: int, values: set[str], config: MinerConfig) -> bool:
     """
     if any(WILDCARD in v for v in values) or _is_key_value(values):
         return True
-    folded = {v.translate(_DIGITS) for v in values}
-    if len(folded) == 1:
+    if len({_DIGIT_RUN.sub("0", v) for v in values}) == 1:
         return True
     if position == 0 and all(_WORD.fullmatch(v) for v in values):
         return False
-    return len(folded) > config.max_constant_values
+    return len(values) > config.max_constant_values
 
 
 def _is_key_value(values: set[str]) -> bool:

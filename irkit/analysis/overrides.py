@@ -54,9 +54,9 @@ class Rules:
     def engine(self):
         """An :class:`~irkit.analysis.grouping.Engine` applying these rules."""
         from irkit.analysis.grouping import Engine
-        from irkit.analysis.masking import compile_masks
+        from irkit.analysis.masking import Masker
 
-        return Engine(masks=compile_masks(self.masks), rules=self)
+        return Engine(masker=Masker(self.masks), rules=self)
 
     def retemplate(self, template: str, message: str) -> str:
         """The final template of a message after merges and splits."""

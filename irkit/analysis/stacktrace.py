@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from irkit.analysis.masking import DEFAULT_MASKS, mask
+from irkit.analysis.masking import mask
 
 #: How many in-app frames make up the fingerprint.
 TOP_FRAMES = 3
@@ -104,7 +104,7 @@ def _parse_node(lines: list[str]) -> StackTrace:
         frames.append(f"{fn} {_normalise_file(loc)}")
         if len(frames) >= TOP_FRAMES:
             break
-    return StackTrace(etype, mask(msg, DEFAULT_MASKS), tuple(frames), head)
+    return StackTrace(etype, mask(msg), tuple(frames), head)
 
 
 def _parse_python(lines: list[str]) -> StackTrace:
@@ -122,4 +122,4 @@ def _parse_python(lines: list[str]) -> StackTrace:
     # Python puts the innermost frame last: the top frames are the last ones.
     top = tuple(reversed(frames))[:TOP_FRAMES]
     head = last if lines[0].strip() == _PY_HEADER else lines[0].strip()
-    return StackTrace(etype, mask(msg, DEFAULT_MASKS), top, head)
+    return StackTrace(etype, mask(msg), top, head)
