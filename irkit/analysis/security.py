@@ -107,11 +107,13 @@ def _iso(ts: Any) -> str | None:
 
 
 def _is_auth_route(frame: pd.DataFrame) -> np.ndarray:
-    """True where the request's route (or path) is an authentication endpoint."""
-    target = frame["route"].fillna(frame["path"]).fillna("")
-    codes, uniques = pd.factorize(target)
-    hits = np.array([bool(AUTH_ROUTE.search(str(u)[:512])) for u in uniques] + [False])
-    return hits[np.where(codes >= 0, codes, len(uniques))]
+    """True where the request's route pattern or concrete path is an authentication endpoint."""
+    hit = np.zeros(len(frame), dtype=bool)
+    for col in ("route", "path"):
+        codes, uniques = pd.factorize(frame[col])
+        found = np.array([bool(AUTH_ROUTE.search(str(u)[:512])) for u in uniques] + [False])
+        hit |= found[np.where(codes >= 0, codes, len(uniques))]
+    return hit
 
 
 def requests_table(events: pd.DataFrame) -> pd.DataFrame:
@@ -170,9 +172,22 @@ def _joined(values: Iterable[Any], limit: int = 5) -> str:
     return ", ".join(items[:limit]) + (f" (+{more} more)" if more > 0 else "")
 
 
-def _top(series: pd.Series) -> Any:
-    counts = series.value_counts(dropna=True)
-    return counts.index[0] if len(counts) else pd.NA
+def _mode_by(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
+    """The most frequent non-missing ``col`` per ``key`` (vectorised, ties: first seen)."""
+    counts = frame[[key, col]].dropna().groupby([key, col], sort=False).size()
+    if counts.empty:
+        return pd.Series([], dtype=STRING)
+    top = counts.reset_index(name="n").sort_values("n", ascending=False, kind="stable")
+    return top.drop_duplicates(key).set_index(key)[col]
+
+
+def _names_by(pairs: pd.DataFrame, key: str, col: str) -> dict[Any, str]:
+    """``{key: "a, b, c"}`` of the distinct ``col`` values per key (pairs already distinct)."""
+    names: dict[Any, set[str]] = {}
+    for k, v in zip(pairs[key], pairs[col], strict=True):
+        if v is not None and not pd.isna(v):
+            names.setdefault(k, set()).add(str(v))
+    return {k: _joined(sorted(v)) for k, v in names.items()}
 
 
 _PROFILE_COLUMNS = {
@@ -250,16 +265,10 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
     ua = ua.assign(rank=ua["ua_class"].map(lambda c: rank.get(c, 4)).astype("int64"))
     ua = ua.sort_values([key, "rank"], kind="stable")
     prof["ua_class"] = ua.groupby(key, sort=False)["ua_class"].first()
-    prof["ua_names"] = ua.dropna(subset=["ua_name"]).groupby(key, sort=False)["ua_name"].agg(
-        lambda s: _joined(sorted(set(s)))
-    )
-    scanners = ua[ua["ua_class"] == SCANNER].groupby(key, sort=False)["ua_name"].agg(
-        lambda s: _joined(sorted(set(s.dropna())))
-    )
-    tools = ua[ua["ua_class"] == TOOL].groupby(key, sort=False)["ua_name"].agg(
-        lambda s: _joined(sorted(set(s.dropna())))
-    )
-    majority = req.groupby(key, sort=False)["ua_class"].agg(lambda s: _top(s))
+    prof["ua_names"] = pd.Series(_names_by(ua, key, "ua_name"), dtype=object)
+    scanners = _names_by(ua[ua["ua_class"] == SCANNER], key, "ua_name")
+    tools = _names_by(ua[ua["ua_class"] == TOOL], key, "ua_name")
+    majority = _mode_by(req, key, "ua_class")
 
     # per-minute rates: own baseline and site baseline
     per_min = req.groupby([key, "minute"], sort=False).size()
@@ -278,7 +287,7 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
         lambda s: ", ".join(f"{a}×{n}" for (_, a), n in s.sort_values(ascending=False).items())
     )
     for col in ("ja4", "ja3"):
-        prof[col] = prof.index.to_series() if key == col else g[col].agg(_top)
+        prof[col] = prof.index.to_series() if key == col else _mode_by(req, key, col)
 
     prof["client_error_ratio"] = prof["client_errors"] / prof["requests"]
     prof["auth_failure_ratio"] = (prof["auth_failures"] / prof["auth_requests"]).where(
@@ -296,7 +305,7 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
 
     reasons: list[list[str]] = []
     details: list[list[str]] = []
-    for client, row in prof.iterrows():
+    for client, row in zip(prof.index, prof.to_dict("records"), strict=True):
         r, d = _judge(row, scanners.get(client), tools.get(client), majority.get(client),
                       probe_names.get(client))
         reasons.append(r)
@@ -320,7 +329,7 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 def _judge(
-    row: pd.Series,
+    row: dict[str, Any],
     scanner_names: str | None,
     tool_names: str | None,
     majority_class: Any,
