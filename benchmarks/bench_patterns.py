@@ -45,7 +45,8 @@ cfg = TemplateMinerConfig()
 cfg.masking_instructions = [
     MaskingInstruction(r"(\d{1,3}\.){3}\d{1,3}(:\d+)?", "*"),
     MaskingInstruction(r"\b0[xX][0-9a-fA-F]+\b", "*"),
-    MaskingInstruction(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "*"),
+    MaskingInstruction(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                       r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "*"),
     MaskingInstruction(r"(?<![A-Za-z])-?\d+(\.\d+)?(?![A-Za-z])", "*"),
 ]
 cfg.mask_prefix = "<"

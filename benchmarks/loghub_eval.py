@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no data folder {args.data}", file=sys.stderr)
         return 2
     predict = predict_in_process if args.in_process else predict_cli
-    print(f"| Dataset | GA | PA | FGA | groups (truth) |\n|---|---|---|---|---|")
+    print("| Dataset | GA | PA | FGA | groups (truth) |\n|---|---|---|---|---|")
     totals = {"GA": 0.0, "PA": 0.0, "FGA": 0.0}
     for name in args.datasets:
         folder = args.data / name

@@ -80,7 +80,8 @@ class Engine:
         del folded
         nkeys = len(key_of)
         # later pairs overwrite earlier ones, so feeding them backwards keeps the first index
-        first = dict(zip(reversed(index_to_key), range(len(index_to_key) - 1, -1, -1)))
+        first = dict(zip(reversed(index_to_key), range(len(index_to_key) - 1, -1, -1),
+                         strict=True))
         reps = [messages[first[k]] for k in range(nkeys)]
         del first
         # 2. mask the representatives; note where a digit survives masking (a constant digit)

@@ -36,7 +36,9 @@ _LINE_MASKS: list[tuple[str, str, str]] = [
                       r"(?:Z|[+-]\d{2}:?\d{2})?"),
 ]
 # Quoted values keep their quotes: "abc" -> "<*>".
-_QUOTED = re.compile(r"(?:(?<=[\s=(:\[,])|^)([\"'])([^\"'\n\x00]{1,200})\1(?=[\s,;.:)\]]|$)")
+# A quoted plain identifier ('id', "key") is usually code, not data: the miner decides on those.
+_QUOTED = re.compile(r"(?:(?<=[\s=(:\[,])|^)([\"'])(?![A-Za-z_$][\w$]*\1)([^\"'\n\x00]{1,200})\1"
+                     r"(?=[\s,;.:)\]]|$)")
 
 # Masks applied to each whitespace-separated token.  Order matters: wide masks first.
 _TOKEN_MASKS: list[tuple[str, str]] = [
@@ -44,7 +46,9 @@ _TOKEN_MASKS: list[tuple[str, str]] = [
     # Vercel request ids: iad1::sfo1::ab1cd-1712345678901-0123456789ab, iad1::ab1cd-17...-hex
     ("vercel_request_id", r"\b[a-z]{3}\d(?:::[a-z]{3}\d)*::[a-z0-9]+-\d{10,}-[0-9a-f]{6,}\b"),
     # Vercel object ids.
-    ("vercel_id", r"\b(?:dpl|prj|bld|team|usr|icfg|env|oac|ep|cfg|ac|rt)_[A-Za-z0-9]{6,}\b"),
+    # Vercel object ids (dpl_, prj_, bld_, team_ ...) and the like (Stripe's evt_, cus_ ...).
+    ("prefixed_id", r"\b(?:dpl|prj|bld|team|usr|icfg|env|oac|ep|cfg|ac|rt)_[A-Za-z0-9]{6,}\b"
+                    r"|\b[a-z]{2,10}_(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]{8,}\b"),
     ("email", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
     ("uuid", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
     ("time", r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"),
