@@ -15,8 +15,11 @@ one place where values become HTML or Markdown, so that every log value is escap
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -182,39 +185,82 @@ def show_markdown(text: str, /, **values: Any) -> None:
     display(Markdown(markdown(text, **values)))
 
 
-_renderer_ready = False
+_plotlyjs_shown = False
 
 
 def use_notebook_renderer() -> None:
-    """Make plotly render with the ``notebook`` renderer (plotly.js embedded once per kernel).
+    """Make ``fig.show()`` use plotly's ``notebook`` renderer (plotly.js embedded once).
 
     The default ``plotly_mimetype`` renderer produces nothing nbconvert can show, and
     ``notebook_connected`` needs a CDN; ``notebook`` embeds plotly.js in the first output so the
-    HTML report works offline.  Setting the default activates the renderer exactly once.
+    HTML report works offline.  :func:`show_figure` does not need this (it embeds plotly.js
+    itself without loading plotly's renderer registry, which imports nbformat's slow
+    validator); call it only to make a bare ``fig.show()`` report-safe.
     """
-    global _renderer_ready
     import plotly.io as pio
 
-    if not _renderer_ready or pio.renderers.default != "notebook":
+    if pio.renderers.default != "notebook":
         pio.renderers.default = "notebook"
-        _renderer_ready = True
 
 
-def figure_html(fig: go.Figure) -> str:
-    """The ``notebook`` renderer's HTML for ``fig``, without plotly's MathJax CDN script tag."""
+def plotlyjs_html() -> str:
+    """plotly.js as an inline script, as the ``notebook`` renderer embeds it (no CDN)."""
+    from plotly.offline import get_plotlyjs
+
+    return ("<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
+            f"<script>{get_plotlyjs()}</script>")
+
+
+def figure_html(fig: go.Figure, *, height: int | None = None) -> str:
+    """The figure as an HTML fragment that draws with an already-loaded plotly.js.
+
+    Equivalent to the ``notebook`` renderer's output without its per-figure MathJax CDN tag.
+    """
     import plotly.io as pio
 
-    bundle = pio.renderers["notebook"].to_mimebundle(fig.to_dict())
-    return _MATHJAX_CDN.sub("", bundle["text/html"])
+    height = height or fig.layout.height or 525
+    html = pio.to_html(fig, include_plotlyjs=False, include_mathjax=False, full_html=False,
+                       default_width="100%", default_height=height, validate=False)
+    return _MATHJAX_CDN.sub("", html)
+
+
+def is_static_context() -> bool:
+    """True when no live frontend will render the output (papermill, nbclient, plain Python).
+
+    ``IRKIT_STATIC=1``/``0`` forces the answer.  Otherwise: outside an IPython kernel → static;
+    inside one, live only when a Jupyter server or an editor started the kernel
+    (``JPY_SESSION_NAME`` is set by jupyter_server, ``VSCODE_PID`` by VS Code) — a kernel run
+    headless by papermill/nbclient has neither.
+    """
+    forced = os.environ.get("IRKIT_STATIC")
+    if forced is not None and forced.strip() != "":
+        return forced.strip().lower() not in ("0", "false", "no")
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+        return True
+    return not ("JPY_SESSION_NAME" in os.environ or "VSCODE_PID" in os.environ)
 
 
 def show_figure(fig: go.Figure) -> None:
     """Display a plotly figure so that it survives nbconvert to a self-contained HTML report.
 
-    Uses the ``notebook`` renderer (see :func:`use_notebook_renderer`) and drops the per-figure
-    MathJax CDN tag plotly adds, so the report makes no external request.
+    Static context (papermill/nbclient, see :func:`is_static_context`): the figure is a
+    ``text/html`` output — the one mimetype nbconvert's HTML export renders — and the first
+    call in the kernel also outputs plotly.js itself (about 4.6 MB, once per notebook), like
+    the ``notebook`` renderer; nothing is loaded from a CDN.  Live JupyterLab: the plotly
+    mimetype is added, which the lab extension draws without a script in the page.
     """
-    from IPython.display import display
+    global _plotlyjs_shown
+    from IPython.display import HTML, display
 
-    use_notebook_renderer()
-    display({"text/html": figure_html(fig)}, raw=True)
+    html = figure_html(fig)
+    if is_static_context():
+        if not _plotlyjs_shown:
+            display(HTML(plotlyjs_html()))
+            _plotlyjs_shown = True
+        display(HTML(html))
+        return
+    bundle = {"application/vnd.plotly.v1+json": {**json.loads(fig.to_json()), "config": {}},
+              "text/html": html}
+    display(bundle, raw=True)

@@ -9,13 +9,11 @@ be driven from Python (tests, scripts) by setting control values.
 Widgets need a live frontend: in a notebook executed by papermill/nbclient, or outside
 IPython, nothing would ever render them (and ipywidgets state in exported HTML needs a CDN), so
 the explorer degrades to static output there — the same table and figures, rendered with
-:mod:`irkit.display` — see :func:`is_static_context`.
+:mod:`irkit.display` — see :func:`irkit.display.is_static_context`.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +21,7 @@ import pandas as pd
 
 from irkit import display, plots, schema
 from irkit.analysis import buckets
+from irkit.display import is_static_context
 
 ALL = "(all)"
 #: Options shown in a dropdown at most (the busiest values).
@@ -30,24 +29,6 @@ MAX_OPTIONS = 60
 #: Time-range slider resolution (number of steps).
 SLIDER_STEPS = 120
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "crashed", "no status")
-
-
-def is_static_context() -> bool:
-    """True when no frontend can render widgets, so the explorer must print static output.
-
-    ``IRKIT_STATIC=1``/``0`` forces the answer.  Otherwise: outside an IPython kernel → static;
-    inside one, live only when a Jupyter server or an editor started the kernel
-    (``JPY_SESSION_NAME`` is set by jupyter_server, ``VSCODE_PID`` by VS Code) — a kernel run
-    headless by papermill/nbclient has neither.
-    """
-    forced = os.environ.get("IRKIT_STATIC")
-    if forced is not None and forced.strip() != "":
-        return forced.strip().lower() not in ("0", "false", "no")
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
-        return True
-    return not ("JPY_SESSION_NAME" in os.environ or "VSCODE_PID" in os.environ)
 
 
 def _options(series: pd.Series, *, label: Any = None) -> list[tuple[str, Any]]:
