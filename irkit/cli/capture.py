@@ -125,3 +125,27 @@ def _probe_table(results: list) -> None:
                       Text(r.error or r.headers.get("x-vercel-id", "")))
     Console().print(table)
     click.echo("times in ms from the start of each request (like curl -w time_*)")
+
+
+@click.command()
+@click.option("--port", required=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--spool", "spool", required=True, type=click.Path(path_type=Path),
+              help="Folder for the NDJSON spool files (created if needed).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (put TLS in front: Vercel delivers over HTTPS).")
+@click.option("--max-body", default=8 * 1024 * 1024, show_default=True,
+              help="Largest delivery accepted, in bytes (413 above).")
+@click.option("--max-file", default=64 * 1024 * 1024, show_default=True,
+              help="Rotate spool files at this size, in bytes.")
+@click.option("--access-log", is_flag=True, help="Log every request line.")
+def receive(port: int, spool: Path, host: str, max_body: int, max_file: int,
+            access_log: bool) -> None:
+    """Receive Vercel log-drain deliveries into an evidence spool that `irkit load` reads.
+
+    Verifies x-vercel-signature (HMAC-SHA1, secret in VERCEL_DRAIN_SECRET), answers
+    x-vercel-verify (VERCEL_VERIFY_TOKEN); bad or missing signature → 403, nothing written.
+    """
+    from irkit.capture.receive import serve
+
+    serve(host=host, port=port, spool_dir=spool, max_body=max_body, max_file_bytes=max_file,
+          access_log=access_log)
