@@ -26,7 +26,9 @@ _EXTERNAL_SCRIPT = re.compile(
 _EXTERNAL_LINK = re.compile(
     r"<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>", re.IGNORECASE)
 #: A string unique to the plotly.js bundle, to count how often it is embedded.
-PLOTLY_MARKER = "plotly.js v"
+PLOTLY_MARKER = "* plotly.js v"
+#: An inline copy of the plotly.js bundle (it starts with its licence comment).
+_PLOTLY_BUNDLE = re.compile(r"<script[^>]*>\s*/\*\*\s*\* plotly\.js v.*?</script>", re.DOTALL)
 
 
 @dataclass
@@ -49,6 +51,26 @@ class ReportInfo:
 def strip_external_scripts(html: str) -> str:
     """Remove ``<script src>`` / ``<link href>`` tags that point at another host."""
     return _EXTERNAL_LINK.sub("", _EXTERNAL_SCRIPT.sub("", html))
+
+
+def embed_plotly_once(html: str) -> str:
+    """Make the page carry exactly one inline plotly.js, in ``<head>``, iff it draws figures.
+
+    The ``notebook`` renderer embeds plotly.js when it is activated, which depends on how the
+    template displays figures; normalising here guarantees offline figures and a single copy
+    (~4.7 MB) whatever the notebook did.
+    """
+    html = _PLOTLY_BUNDLE.sub("", html)
+    if "Plotly.newPlot" not in html:
+        return html
+    from plotly.offline import get_plotlyjs
+
+    bundle = ("<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+              f"<script type=\"text/javascript\">{get_plotlyjs()}</script>\n")
+    head_end = html.find("</head>")
+    if head_end < 0:
+        return bundle + html
+    return html[:head_end] + bundle + html[head_end:]
 
 
 def exporter(show_code: bool = False) -> Any:
@@ -79,7 +101,7 @@ def render_html(notebook: Path, out: Path, info: ReportInfo, *, show_code: bool 
     nb.metadata["title"] = f"{info.title} — {info.incident_id}"
     body, _ = exporter(show_code).from_notebook_node(
         nb, resources={"irkit": info.as_resources()})
-    out.write_text(strip_external_scripts(body), encoding="utf-8")
+    out.write_text(embed_plotly_once(strip_external_scripts(body)), encoding="utf-8")
     return out
 
 
