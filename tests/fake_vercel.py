@@ -215,8 +215,7 @@ class FakeVercel:
             return denied
         query = await request.json()
         start = query["startTime"]
-        return JSONResponse({"data": [{"timestamp": start, "value": 12.5,
-                                       "metric": query["metric"]}],
+        return JSONResponse({"data": [{"timestamp": start, "value": 12.5}],
                              "summary": [], "statistics": {"rowsRead": 1}})
 
     async def app_metrics(self, request: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -190,16 +191,22 @@ def test_out_folder_is_never_reused(tmp_path: Path) -> None:
 
 
 def test_collected_files_load_with_irkit_load(tmp_path: Path) -> None:
-    try:
-        from irkit.sources import load, load_deployments
-    except ImportError as exc:
-        pytest.skip(f"loaders not available yet: {exc}")
+    from irkit.sources import load, load_deployments, load_metrics
+
     fake = FakeVercel(token=TOKEN)
     _, out, _ = run_collect(fake, tmp_path, since="2h")
     paths = evidence_paths(out)
     deployments = load_deployments(paths["deployments"])
+    assert sorted(deployments["deployment_id"]) == sorted(d["uid"] for d in fake.deployments)
+    metrics = load_metrics(paths["metrics"])
+    assert len(metrics) == 4  # one point per observability query, named by its metric
+    assert set(metrics["name"]) == {"vercel.request.count",
+                                    "vercel.function_invocation.function_duration_ms"}
+    raw = json.loads((out / "metrics/raw/observability-vercel.request.count-sum.json").read_text())
+    assert "query" not in raw  # the evidence copy is what the API sent
+    if importlib.util.find_spec("irkit.sources.cli_output") is None:
+        pytest.skip("request-log / runtime-log loader (irkit.sources.cli_output) not there yet")
     events = load(paths["logs"])
-    assert set(deployments["deployment_id"]) == {d["uid"] for d in fake.deployments}
     assert len(events) >= 8  # two request-log pages of four requests
 
 

@@ -323,9 +323,18 @@ class Collector:
             response = self.client.request("POST", "/v2/observability/query", json=query)
             name = f"observability {metric} {aggregation}"
             if response.ok:
-                file = self.log.write(
-                    f"metrics/observability-{safe_name(metric)}-{aggregation}.json",
-                    response.content, input_kind="metrics")
+                stem = f"observability-{safe_name(metric)}-{aggregation}.json"
+                body = response.json()
+                if isinstance(body, dict) and not body.get("metric") and "query" not in body:
+                    # The response does not name its metric: keep it raw, and give loaders a
+                    # copy that carries the query it answers.
+                    file = self.log.write(f"metrics/raw/{stem}", response.content)
+                    self.log.write(f"metrics/{stem}",
+                                   json.dumps({"query": query, **body}).encode(),
+                                   input_kind="metrics")
+                else:
+                    file = self.log.write(f"metrics/{stem}", response.content,
+                                          input_kind="metrics")
                 self.log.call(name, response, file=file)
             elif response.status in (400, 401, 402, 403, 404):
                 self.log.call(name, response, outcome="skipped")
