@@ -12,6 +12,7 @@ A loader module (``drains``, ``cli_output``, ``deployments``, ``traces``, ``metr
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -58,14 +59,32 @@ def is_gzip(path: Path) -> bool:
 
 
 def read_head(path: Path, size: int = HEAD_BYTES) -> str:
-    """The first ``size`` bytes of a (possibly gzipped) file as text, BOM stripped."""
-    opener = gzip.open if is_gzip(path) else open
-    with opener(path, "rb") as fh:
-        try:
+    """The first ``size`` bytes of a (possibly gzipped) file as text, BOM stripped.
+
+    A truncated or damaged gzip stream yields whatever decompressed before the damage, so a
+    cut-off delivery is still recognised (and then loaded up to the cut).
+    """
+    if is_gzip(path):
+        raw = _gunzip_prefix(path, size)
+    else:
+        with open(path, "rb") as fh:
             raw = fh.read(size)
-        except (OSError, EOFError):  # truncated gzip: sniff what we could read
-            raw = b""
     return raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def _gunzip_prefix(path: Path, size: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits=31)
+    out = bytearray()
+    with open(path, "rb") as fh:
+        while len(out) < size and not decompressor.eof:
+            chunk = decompressor.unconsumed_tail + fh.read(1 << 16)
+            if not chunk:
+                break
+            try:
+                out += decompressor.decompress(chunk, size - len(out))
+            except zlib.error:
+                break
+    return bytes(out)
 
 
 # --------------------------------------------------------------------------------------------

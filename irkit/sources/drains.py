@@ -103,19 +103,18 @@ def is_drain_record(record: dict) -> bool:
     return has_body and sum(key in record for key in _DRAIN_KEYS) >= 2
 
 
-def _looks_like_drain(head: str) -> bool:
+def sniff_ndjson(head: str) -> bool:
+    """NDJSON drain delivery: lines of drain log objects (or of arrays of them).
+
+    A damaged first line does not hide the format: any complete drain object among the first
+    lines decides; when no line parses at all, key spotting on a ``{``-led head does.
+    """
     objects = head_objects(head)
     if objects:
         return any(is_drain_record(obj) for obj in objects)
-    # every complete line of the head is damaged: fall back to key spotting
-    return bool(_DRAIN_HINT.search(head)) and not _OTHER_HINT.search(head)
-
-
-def sniff_ndjson(head: str) -> bool:
-    """NDJSON drain delivery: lines of drain log objects (or of arrays of them)."""
     if first_char(head) != "{":
         return False
-    return _looks_like_drain(head)
+    return bool(_DRAIN_HINT.search(head)) and not _OTHER_HINT.search(head)
 
 
 def sniff_json(head: str) -> bool:
