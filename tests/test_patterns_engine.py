@@ -208,3 +208,17 @@ def test_new_since_deployment() -> None:
     assert new["new_since_deployment"] == "dpl_new"
     assert new["deployments"] == {"dpl_new": 4}
     assert len(new["examples"]) == 3
+
+
+def test_cli_on_loaded_drain_groups_error_events(tmp_path: Path) -> None:
+    rows = [{"id": f"id{i}", "message": f"Error: connect ETIMEDOUT 10.0.0.{i}:5432",
+             "timestamp": 1754300000000 + i * 60000, "type": "stdout", "source": "lambda",
+             "projectId": "prj_x", "deploymentId": "dpl_a", "host": "x.vercel.app",
+             "path": "/api/x", "level": "error" if i < 6 else "info"} for i in range(8)]
+    path = tmp_path / "drain.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    proc = _cli(str(path), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [(r["count"], r["template"]) for r in out] == [(6, "Error: connect ETIMEDOUT <*>")]
+    assert out[0]["first_seen"].startswith("2025-08-04T")

@@ -168,13 +168,17 @@ def _patterns_from_events(path: Path, per_line: bool, fmt: str, engine, out) -> 
         return
     table = pat.patterns(events, engine=engine)
     rows = [{"pattern_id": r.pattern_id, "count": int(r.count), "share": float(r.share),
-             "template": r.template,
-             "first_seen": None if r.first_seen is None else str(r.first_seen),
-             "last_seen": None if r.last_seen is None else str(r.last_seen),
-             "new_since_deployment": r.new_since_deployment} for r in table.itertuples()]
-    if fmt == "json":
-        for r in rows:
-            if r["new_since_deployment"] is not None and not isinstance(
-                    r["new_since_deployment"], str):
-                r["new_since_deployment"] = None
+             "template": r.template, "first_seen": _iso(r.first_seen),
+             "last_seen": _iso(r.last_seen),
+             "new_since_deployment": r.new_since_deployment
+             if isinstance(r.new_since_deployment, str) else None}
+            for r in table.itertuples()]
     _write_summary(out, rows, fmt)
+
+
+def _iso(value: object) -> str | None:
+    """ISO 8601 for a timestamp, ``None`` for a missing one."""
+    iso = getattr(value, "isoformat", None)
+    if iso is None or value != value:  # NaT compares unequal to itself
+        return None
+    return iso()
