@@ -56,11 +56,14 @@ class RecordSpec:
     epoch milliseconds, also accepted as ISO-8601 or numeric string; ``strs`` = list of strings,
     a single string accepted), a nested mapping (object) or a one-item list holding a mapping
     (list of objects).  ``select`` is a duckdb select list producing canonical columns from them
-    (columns it does not produce are added as NA).  ``one_row_per_record`` allows the fast path.
+    (columns it does not produce are added as NA) from the relation ``r``; ``relation`` wraps the
+    reader (``{reader}``), e.g. to unnest a list into one row per item.  ``one_row_per_record``
+    allows the fast path.
     """
 
     fields: Mapping[str, object]
     select: str
+    relation: str = "{reader}"
     one_row_per_record: bool = True
 
 
@@ -246,8 +249,9 @@ def _query(spec: RecordSpec, source: Path, origin_file: str, *, gz: bool, with_l
               f"records=true, columns={struct}, compression={compression}, "
               f"maximum_object_size={MAX_OBJECT_BYTES})")
     line = f", r.{quote_ident(LINE_FIELD)} AS origin_line" if with_line else ""
+    relation = spec.relation.replace("{reader}", reader)
     return (f"SELECT {spec.select}, {quote_literal(origin_file)} AS origin_file{line} "
-            f"FROM {reader} AS r")
+            f"FROM {relation} AS r")
 
 
 def _with_lines(batch: pa.RecordBatch | pa.Table, first: int) -> pa.Table:
