@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -56,6 +57,8 @@ DEFAULT_MAX_BODY = 8 * 1024 * 1024
 DEFAULT_MAX_FILE = 64 * 1024 * 1024
 #: A delivery may decompress to at most this many times ``max_body``.
 INFLATE_FACTOR = 16
+#: Deliveries up to this size are verified and parsed on the event loop; larger ones in a thread.
+INLINE_BYTES = 64 * 1024
 
 log = logging.getLogger("irkit.receive")
 
@@ -258,6 +261,18 @@ def parse_records(body: bytes) -> list[bytes]:
     return lines
 
 
+def check_delivery(raw: bytes, signature: str, key: bytes, gzipped: bool,
+                   inflate_limit: int) -> list[bytes]:
+    """Verify and parse one delivery → its NDJSON lines, or :class:`BadDelivery`."""
+    verified = signature_ok(raw, signature, key)
+    if not verified and not gzipped:
+        raise BadDelivery(403, "signature does not match")
+    body = inflate(raw, inflate_limit) if gzipped else raw
+    if not verified and not signature_ok(body, signature, key):
+        raise BadDelivery(403, "signature does not match")
+    return parse_records(body)
+
+
 # -- the app --------------------------------------------------------------------------------------
 
 
@@ -309,11 +324,11 @@ def create_app(spool: Spool, *, secret: str, verify_token: str | None = None,
                 raise BadDelivery(403, "missing x-vercel-signature")
             gzipped = ("gzip" in request.headers.get("content-encoding", "").lower()
                        or raw[:2] == b"\x1f\x8b")
-            verified = signature_ok(raw, signature, key)
-            body = inflate(raw, max_body * INFLATE_FACTOR) if gzipped else raw
-            if not verified and not (gzipped and signature_ok(body, signature, key)):
-                raise BadDelivery(403, "signature does not match")
-            lines = parse_records(body)
+            if gzipped or len(raw) > INLINE_BYTES:  # keep the event loop free for other senders
+                lines = await run_in_threadpool(check_delivery, raw, signature, key, gzipped,
+                                                max_body * INFLATE_FACTOR)
+            else:
+                lines = check_delivery(raw, signature, key, gzipped, max_body * INFLATE_FACTOR)
         except BadDelivery as exc:
             stats.reject(exc.status)
             return answer(exc.status, {"error": exc.reason})
