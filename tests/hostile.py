@@ -75,6 +75,10 @@ DRAIN_FIELDS = ("message", "source", "level", "type", "host", "path", "entrypoin
 PROXY_FIELDS = ("method", "host", "path", "userAgent", "referer", "clientIp", "region",
                 "vercelCache", "wafAction", "pathType", "cacheId", "vercelId")
 
+#: Personal data the redaction tests look for in redacted reports.
+EMAILS = ("dana@acme.io", "ops.admin@example.com", "billing+eu@acme.io")
+IPS = ("192.0.2.66", "192.0.2.99", "198.51.100.23", "198.51.100.7")
+
 T0_MS = 1_754_300_000_000  # 2025-08-04T09:33:20Z
 DEPLOYMENT = "dpl_7Hq2kLmN3pQrStUvWxYz0123"
 
@@ -124,7 +128,8 @@ def hostile_records() -> list[dict[str, Any]]:
                            ua=f"sqlmap/1.7 {payload}"))
         i += 1
         out.append(_record(i, T0_MS + 3_600_000 + k * 400, status=401, ip="192.0.2.99",
-                           path="/api/login", ua=f"python-requests/2.31 {payload}"))
+                           path="/api/login", ua=f"python-requests/2.31 {payload}",
+                           message=f"login failed for {EMAILS[k % len(EMAILS)]}: bad password"))
         i += 1
     # every payload in every field
     for n, payload in enumerate(HOSTILE):

@@ -400,3 +400,49 @@ def test_security_findings_shape(incident: pd.DataFrame) -> None:
     targets = {p["target"] for p in found["scanner_paths"]}
     assert {"/.env", "/.git/", "/wp-login.php"} <= targets
     assert found["auth_failures"]["total"] >= 199
+
+
+# --- the generated demo incident ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, dict[str, object]]:
+    demo_mod = pytest.importorskip("irkit.demo")
+    sources = pytest.importorskip("irkit.sources")
+    incident = demo_mod.generate(tmp_path_factory.mktemp("demo"), seed=3, events=20_000)
+    return sources.load(incident.logs), incident.truth
+
+
+@pytest.mark.xdist_group("security-demo")
+def test_demo_attackers_flagged_and_heavy_users_not(
+    demo: tuple[pd.DataFrame, dict[str, object]],
+) -> None:
+    events, truth = demo
+    prof = security.client_profiles(events).set_index("client")
+    for ip in truth["scanner_ips"]:
+        assert {"scanner_ua", "probe_paths"} <= set(prof.loc[ip, "reasons"]), ip
+    for ip in truth["bruteforce_ips"]:
+        assert "bruteforce" in prof.loc[ip, "reasons"], ip
+    heavy = list(truth["benign_heavy_ips"])
+    assert heavy and not prof.loc[heavy, "flagged"].any()
+    # the heavy users are heavy: busier than every attacker
+    assert prof.loc[heavy, "requests"].min() > prof.loc[truth["attacker_ips"], "requests"].max()
+    assert set(prof.index[prof["flagged"]]) == set(truth["attacker_ips"])
+
+
+@pytest.mark.xdist_group("security-demo")
+def test_demo_findings_blocklist_and_data_access(
+    demo: tuple[pd.DataFrame, dict[str, object]], tmp_path: Path,
+) -> None:
+    events, truth = demo
+    found = security.security_findings(events)
+    assert {s["ip"] for s in found["suspicious_ips"]} == set(truth["attacker_ips"])
+    assert any(p["target"] == "/.env" for p in found["scanner_paths"])
+    block = security.blocklist(events)
+    assert set(block["entry"]) == set(truth["attacker_ips"])
+    csv_path, json_path = security.export_blocklist(block, tmp_path)
+    assert {e["entry"] for e in json.loads(json_path.read_text())["entries"]} == set(
+        truth["attacker_ips"])
+    access = security.data_access(events, truth["attacker_ips"])
+    # the brute-forcer never got in and the scanner only ever saw 404/403
+    assert access.empty
