@@ -149,7 +149,13 @@ def ingest_evidence(inputs: Mapping[str, Sequence[str | os.PathLike[str]]], run_
 
     t0 = time.perf_counter()
     loadable = [run_dir / item["path"] for item in inventory if item["kind"] != "notes"]
-    kwargs = {"engine": engine} if engine else {}
+    kwargs: dict[str, Any] = {}
+    if engine and engine != "local":
+        import inspect
+
+        if "engine" not in inspect.signature(load_report).parameters:
+            raise IrkitError(f"--engine {engine}: this irkit loads with the local engine only")
+        kwargs["engine"] = engine
     result = load_report([str(p) for p in loadable], **kwargs)
     timings["load"] = time.perf_counter() - t0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -109,14 +110,32 @@ class RunResult:
 # --- worker side --------------------------------------------------------------------------
 
 def _worker_init() -> None:
-    """Pay papermill/nbconvert's import cost once per worker, and make plotly embed offline."""
+    """Pay papermill/nbconvert's import cost once per worker, and make plotly embed offline.
+
+    Kernels inherit the worker's stderr; it goes to a private log file (outside the run) so
+    kernel chatter does not garble the progress display, and its tail is kept for errors.
+    """
     os.environ["PLOTLY_RENDERER"] = "notebook"
+    fd, name = tempfile.mkstemp(prefix="irkit-kernel-", suffix=".log")
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.environ["IRKIT_KERNEL_LOG"] = name
     import nbconvert  # noqa: F401
     import papermill  # noqa: F401
 
 
 def _warm() -> int:
     return os.getpid()
+
+
+def _kernel_log_tail(chars: int = 300) -> str:
+    path = os.environ.get("IRKIT_KERNEL_LOG")
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, os.path.getsize(path) - chars))
+        tail = " ".join(fh.read().decode("utf-8", "replace").split())
+    return f" (kernel stderr: …{tail})" if tail else ""
 
 
 def execute_template(job: TemplateJob) -> TemplateResult:
@@ -137,7 +156,7 @@ def execute_template(job: TemplateJob) -> TemplateResult:
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"[:500]
     except Exception as exc:  # kernel died, timeout, bad template: still leave a notebook
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = f"{type(exc).__name__}: {exc}"[:300] + _kernel_log_tail()
     if not notebook.exists():
         nb = nbformat.read(job.template, as_version=4)
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(
