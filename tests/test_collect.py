@@ -7,6 +7,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -144,6 +145,32 @@ def test_cli_full_collection_is_complete_and_token_free(tmp_path: Path) -> None:
         assert TOKEN.encode() not in content, path
         assert PLAIN_ENV_SECRET.encode() not in content, path
     assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_ctrl_c_keeps_what_was_collected_and_marks_it(tmp_path: Path) -> None:
+    fake = FakeVercel(token=TOKEN)
+    out = tmp_path / "evidence"
+    stream = out / "runtime-logs" / "dpl_fake0000.ndjson"
+    env = {**{k: v for k, v in os.environ.items() if k != "VERCEL_TOKEN"},
+           "VERCEL_TOKEN": TOKEN}
+    with fake.serve() as server:
+        proc = subprocess.Popen([*IRKIT, "collect", "-p", "shop-web", "--api-base",
+                                 server.url, "--out", str(out), "--follow", "60s"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not stream.exists()
+                                               or stream.stat().st_size < 500):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    log = json.loads((out / "collection.json").read_text())
+    assert log["state"] == "interrupted" and log["complete"] is False
+    assert any("interrupted" in r for r in log["partial_reasons"])
+    listed = next(f for f in log["files"] if f["path"] == "runtime-logs/dpl_fake0000.ndjson")
+    assert listed["sha256"] == hashlib.sha256(stream.read_bytes()).hexdigest()
+    assert "runtime-logs/dpl_fake0000.ndjson" in log["inputs"]["logs"]
 
 
 def test_refused_token_is_a_one_line_error_with_exit_2(tmp_path: Path) -> None:

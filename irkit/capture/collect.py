@@ -357,24 +357,24 @@ class Collector:
         digest, size = hashlib.sha256(), 0
         got_200 = False
         with open(path, "wb") as fh:
-            for kind, item in self.client.stream_lines(
-                    f"/v1/projects/{self.project_id}/deployments/{target}/runtime-logs",
-                    duration=seconds, params={"format": "lines"}):
-                if kind == "data":
-                    assert isinstance(item, bytes)
-                    fh.write(item)
-                    fh.flush()
-                    digest.update(item)
-                    size += len(item)
-                    continue
-                assert isinstance(item, ApiResponse)
-                got_200 = got_200 or item.status == 200
-                self.log.call(f"runtime logs {target}", item, file=relative,
-                              outcome="ok" if item.status == 200 and not item.error
-                              else "failed")
-            fh.flush()
-            os.fsync(fh.fileno())
-        self.log.add_file(relative, size, digest.hexdigest(), "logs")
+            try:
+                for item in self.client.stream_lines(
+                        f"/v1/projects/{self.project_id}/deployments/{target}/runtime-logs",
+                        duration=seconds, params={"format": "lines"}):
+                    if isinstance(item, bytes):
+                        fh.write(item)
+                        fh.flush()
+                        digest.update(item)
+                        size += len(item)
+                        continue
+                    got_200 = got_200 or item.status == 200
+                    self.log.call(f"runtime logs {target}", item, file=relative,
+                                  outcome="ok" if item.status == 200 and not item.error
+                                  else "failed")
+            finally:  # also on Ctrl-C: what arrived is evidence and is listed
+                os.fsync(fh.fileno())
+                self.log.add_file(relative, size, digest.hexdigest(), "logs")
+                self.log.save()
         calls = [c for c in self.log.data["calls"] if c["name"] == f"runtime logs {target}"]
         if not got_200 or any(c["outcome"] == "failed" for c in calls):
             last = calls[-1] if calls else {}

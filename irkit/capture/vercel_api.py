@@ -336,12 +336,12 @@ class VercelClient:
         duration: float,
         params: Mapping[str, Any] | None = None,
         stop: Callable[[], bool] = lambda: False,
-    ) -> Iterator[tuple[str, bytes | ApiResponse]]:
+    ) -> Iterator[bytes | ApiResponse]:
         """Read a line stream (runtime logs) for ``duration`` seconds, reconnecting on drops.
 
-        Yields ``("data", chunk)`` with body bytes as received (decoded from any transport
-        compression) and ``("call", ApiResponse)`` once per connection, carrying its status and
-        attempts for the collection log.  Ending because the time is up is normal, not an error.
+        Yields body chunks (``bytes``, as received, decoded from any transport compression) and,
+        once per connection, an :class:`ApiResponse` with its status and attempts for the
+        collection log.  Ending because the time is up is normal, not an error.
         """
         deadline = time.monotonic() + duration
         query = {**self.scope_params(), **(params or {})}
@@ -368,7 +368,7 @@ class VercelClient:
                         for chunk in response.iter_bytes():
                             received += len(chunk)
                             digest.update(chunk)
-                            yield "data", chunk
+                            yield chunk
                             if time.monotonic() >= deadline or stop():
                                 break
             except httpx.ReadTimeout:
@@ -378,7 +378,7 @@ class VercelClient:
             call.finished = now_iso()
             if call.status == 200:
                 call.streamed = (received, digest.hexdigest())
-            yield "call", call
+            yield call
             failed = call.error is not None or (call.status is not None and call.status != 200)
             if not failed and (time.monotonic() >= deadline or stop()):
                 break
