@@ -184,13 +184,15 @@ def deployment_label(row: Mapping[str, Any], *, limit: int = 40) -> str:
 
 def add_deployment_markers(fig: go.Figure, deployments: pd.DataFrame | None, *,
                            start: Any = None, end: Any = None,
-                           max_markers: int = MAX_DEPLOY_MARKERS) -> go.Figure:
+                           max_markers: int = MAX_DEPLOY_MARKERS,
+                           label_chars: int | None = None) -> go.Figure:
     """Draw a labelled vertical line per deployment within [start, end] (all rows of the figure).
 
     The line is at the time the deployment became ready (its traffic switch), labelled with
     the short commit sha and message; hovering the label shows id, author, ref and time.  Only
     the ``max_markers`` most recent deployments in range are drawn so that a busy project's
-    history does not bury the plot.  Returns ``fig`` (modified in place) for chaining.
+    history does not bury the plot.  Labels run vertically along the line and are cut to fit
+    the plot height (or ``label_chars``).  Returns ``fig`` (modified in place) for chaining.
     """
     if deployments is None or len(deployments) == 0:
         return fig
@@ -202,6 +204,10 @@ def add_deployment_markers(fig: go.Figure, deployments: pd.DataFrame | None, *,
     if hi is not None:
         keep &= times <= hi
     deps = deployments.loc[keep].assign(_t=times[keep]).sort_values("_t").tail(max_markers)
+    if label_chars is None:  # ~6.5 px per character of 10 px text, inside the plot area
+        margin = fig.layout.margin
+        plot_height = (fig.layout.height or 450) - (margin.t or 90) - (margin.b or 50)
+        label_chars = max(10, int(plot_height / 6.5) - 8)
     for record in deps.to_dict("records"):
         x = _naive_utc(record["_t"])
         fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper",
@@ -209,13 +215,14 @@ def add_deployment_markers(fig: go.Figure, deployments: pd.DataFrame | None, *,
         hover = "<br>".join(part for part in (
             "deployment " + html_text(record.get("deployment_id")),
             "ready " + x.strftime("%Y-%m-%d %H:%M:%S") + " UTC",
-            "commit " + html_text(record.get("commit_sha") or ""),
-            "ref " + html_text(record.get("commit_ref") or ""),
-            "author " + html_text(record.get("author") or ""),
+            "commit " + html_text(record.get("commit_sha")),
+            "ref " + html_text(record.get("commit_ref")),
+            "author " + html_text(record.get("author")),
             short_text(record.get("commit_message"), 200),
         ) if part.strip())
-        fig.add_annotation(x=x, xref="x", y=1, yref="paper", text=deployment_label(record),
-                           hovertext=hover, showarrow=False, textangle=-90, xanchor="right",
+        fig.add_annotation(x=x, xref="x", y=1, yref="paper",
+                           text=deployment_label(record, limit=label_chars), hovertext=hover,
+                           showarrow=False, textangle=-90, xanchor="right",
                            yanchor="top", font={"size": 10, "color": _DEPLOY_COLOR},
                            bgcolor="rgba(255,255,255,0.7)")
     return fig
@@ -421,7 +428,7 @@ def latency_heatmap(events: pd.DataFrame, deployments: pd.DataFrame | None = Non
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_layout(title_text=f"{label} latency by route per {freq} "
                                  f"(top {len(routes)} routes; source: {_source_name(sub)})",
-                      height=max(300, 120 + 26 * len(routes)))
+                      height=max(360, 120 + 26 * len(routes)))
     return _finish(fig, deployments=deployments, onset=onset, start=start, end=end)
 
 
@@ -479,7 +486,7 @@ def pattern_sparklines(pattern_table: pd.DataFrame, series: pd.DataFrame, *,
     ids = [pid for pid in table.get("pattern_id", []) if pid in getattr(series, "columns", [])]
     n = max(len(ids), 1)
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.35 / n + 0.01)
-    _base_layout(fig, "Top error patterns over time", height=110 + 70 * n)
+    _base_layout(fig, "Top error patterns over time", height=max(320, 140 + 70 * n))
     fig.update_layout(showlegend=False, margin={"l": 20, "r": 30, "t": 90, "b": 50})
     if not ids:
         return _no_data(fig, "no error patterns")
@@ -494,7 +501,8 @@ def pattern_sparklines(pattern_table: pd.DataFrame, series: pd.DataFrame, *,
     rows = table.set_index("pattern_id")
     for i, pid in enumerate(ids, start=1):
         row = rows.loc[pid]
-        new = bool(row.get("new_since_deployment", False) is True)
+        new_since = row.get("new_since_deployment")
+        new = new_since is not None and new_since is not pd.NA and bool(new_since)
         count = row.get("count", data[pid].sum())
         label = ("NEW " if new else "") + f"{int(count):,}× " + short_text(row.get("template"), 90)
         fig.add_trace(go.Scatter(x=x, y=data[pid], mode="lines", fill="tozeroy",
