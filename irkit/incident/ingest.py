@@ -22,6 +22,7 @@ import pandas as pd
 from irkit import __version__
 from irkit.errors import IrkitError
 from irkit.incident.manifest import sha256_file
+from irkit.incident.secrets import check_no_secrets
 from irkit.incident.tables import dumps, write_table
 
 #: Evidence kinds, in the order they are copied and listed.
@@ -145,6 +146,7 @@ def ingest_evidence(inputs: Mapping[str, Sequence[str | os.PathLike[str]]], run_
     inventory = copy_evidence(checked, evidence_dir, run_dir)
     (evidence_dir / "evidence.json").write_text(
         dumps({"incident_id": incident_id, "files": inventory}), encoding="utf-8")
+    check_no_secrets(evidence_dir)  # fail fast; the whole run is scanned again at the end
     timings["copy evidence"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
