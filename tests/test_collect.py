@@ -18,7 +18,14 @@ import httpx
 import pytest
 from fake_vercel import PLAIN_ENV_SECRET, PROJECT_ID, FakeVercel, make_deployments
 
-from irkit.capture.collect import CollectOptions, collect, parse_duration, parse_since
+from irkit.capture.collect import (
+    CollectOptions,
+    check_api_base,
+    collect,
+    parse_duration,
+    parse_since,
+    seg,
+)
 from irkit.capture.evidence import evidence_paths, safe_name
 from irkit.capture.vercel_api import AuthError, Redactor, VercelClient, server_wait_hint
 from irkit.errors import IrkitError
@@ -317,3 +324,7 @@ def test_durations_and_names() -> None:
     assert "/" not in safe_name("../../etc/passwd")
     assert not safe_name("../x").startswith(".")
     assert Redactor("abcd1234")("x abcd1234 y") == "x [REDACTED] y"
+    assert seg("../v2/user") == "..%2Fv2%2Fuser"
+    with pytest.raises(IrkitError, match="unencrypted"):
+        check_api_base("http://proxy.example.com")
+    assert check_api_base("https://proxy.example.com/") == "https://proxy.example.com"

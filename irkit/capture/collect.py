@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -91,6 +92,22 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
             raise IrkitError(f"--since {text!r}: expected a duration (1h, 30m, 2d) "
                              "or an ISO-8601 time") from None
         return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def seg(value: str) -> str:
+    """One URL path segment: ids from responses must not be able to steer the request path."""
+    return quote(str(value), safe="")
+
+
+def check_api_base(url: str, option: str = "--api-base") -> str:
+    """Refuse to send the token in clear text anywhere but to this machine."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise IrkitError(f"{option} {url!r}: expected an http(s) URL")
+    if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise IrkitError(f"{option} {url!r}: plain http would send VERCEL_TOKEN unencrypted; "
+                         "use https (http is allowed for 127.0.0.1/localhost only)")
+    return url.rstrip("/")
 
 
 def epoch_ms(when: datetime) -> int:
@@ -173,7 +190,7 @@ class Collector:
     # -- steps ------------------------------------------------------------------------------------
 
     def project(self) -> None:
-        response = self.client.get(f"/v9/projects/{self.o.project}")
+        response = self.client.get(f"/v9/projects/{seg(self.o.project)}")
         self.client.raise_for_auth(response, f"project {self.o.project!r}")
         if response.status == 404:
             self.log.call("project", response, outcome="failed")
@@ -260,7 +277,7 @@ class Collector:
             targets = targets[: self.o.max_event_deployments]
         for deployment in targets:
             dpl = str(deployment.get("uid") or deployment.get("id"))
-            response = self.client.get(f"/v3/deployments/{dpl}/events",
+            response = self.client.get(f"/v3/deployments/{seg(dpl)}/events",
                                        params={"direction": "forward", "limit": -1})
             if response.ok:
                 stream = "stream+json" in response.headers.get("content-type", "")
@@ -359,7 +376,7 @@ class Collector:
         with open(path, "wb") as fh:
             try:
                 for item in self.client.stream_lines(
-                        f"/v1/projects/{self.project_id}/deployments/{target}/runtime-logs",
+                        f"/v1/projects/{seg(self.project_id)}/deployments/{seg(target)}/runtime-logs",
                         duration=seconds, params={"format": "lines"}):
                     if isinstance(item, bytes):
                         fh.write(item)

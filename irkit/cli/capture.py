@@ -45,11 +45,19 @@ def collect(project: str, team: str | None, since: str, until: str | None, follo
     The token is read from VERCEL_TOKEN only.  Raw responses are kept byte for byte under --out
     with collection.json (what was asked, when, status, retries, sha256, complete).
     """
-    from irkit.capture.collect import CollectOptions, default_follow, parse_since
+    from irkit.capture.collect import (
+        CollectOptions,
+        check_api_base,
+        default_follow,
+        parse_since,
+    )
     from irkit.capture.collect import collect as run
     from irkit.capture.vercel_api import VercelClient, token_from_env
 
     now = datetime.now(UTC)
+    api_base = check_api_base(api_base)
+    if request_logs_base:
+        request_logs_base = check_api_base(request_logs_base, "--request-logs-base")
     options = CollectOptions(
         project=project, out=out, team=team, since=parse_since(since, now=now),
         until=parse_since(until, now=now) if until else now, follow=default_follow(follow),
