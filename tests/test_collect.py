@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -225,23 +224,24 @@ def test_out_folder_is_never_reused(tmp_path: Path) -> None:
 
 
 def test_collected_files_load_with_irkit_load(tmp_path: Path) -> None:
-    from irkit.sources import load, load_deployments, load_metrics
+    from irkit.sources import load_report
 
     fake = FakeVercel(token=TOKEN)
-    _, out, _ = run_collect(fake, tmp_path, since="2h")
+    _, out, _ = run_collect(fake, tmp_path, since="2h", follow=1.0)
     paths = evidence_paths(out)
-    deployments = load_deployments(paths["deployments"])
-    assert sorted(deployments["deployment_id"]) == sorted(d["uid"] for d in fake.deployments)
-    metrics = load_metrics(paths["metrics"])
-    assert len(metrics) == 4  # one point per observability query, named by its metric
-    assert set(metrics["name"]) == {"vercel.request.count",
-                                    "vercel.function_invocation.function_duration_ms"}
+    result = load_report([p for kind in ("logs", "deployments", "metrics") for p in paths[kind]])
+    assert sorted(result.deployments["deployment_id"]) == \
+        sorted(d["uid"] for d in fake.deployments)
+    assert len(result.metrics) == 4  # one point per observability query, named by its metric
+    assert set(result.metrics["name"]) == {"vercel.request.count",
+                                           "vercel.function_invocation.function_duration_ms"}
     raw = json.loads((out / "metrics/raw/observability-vercel.request.count-sum.json").read_text())
     assert "query" not in raw  # the evidence copy is what the API sent
-    if importlib.util.find_spec("irkit.sources.cli_output") is None:
-        pytest.skip("request-log / runtime-log loader (irkit.sources.cli_output) not there yet")
-    events = load(paths["logs"])
-    assert len(events) >= 8  # two request-log pages of four requests
+    streamed = (out / "runtime-logs/dpl_fake0000.ndjson").read_text().splitlines()
+    assert len(result.events) == 8 + len(streamed)  # two request-log pages of four + live lines
+    assert len(result.rejected) == 0
+    assert {f.format for f in result.files} >= {"request-logs-api", "runtime-logs",
+                                                "vercel-deployments", "observability-query"}
 
 
 # -- client unit tests (httpx.MockTransport) ------------------------------------------------------
