@@ -555,13 +555,46 @@ def event_timeline(timeline: Sequence[Mapping[str, Any]] | pd.DataFrame, *,
     return _finish(fig, deployments=deployments, onset=onset, start=start, end=end)
 
 
+def compare_error_rates(incidents: Mapping[str, pd.DataFrame], *,
+                        freq: str | None = None) -> go.Figure:
+    """Error rate of several incidents overlaid on "minutes since the first event".
+
+    Incidents happen on different days, so a shared UTC axis would put them far apart; aligning
+    each on its own start shows whether they share a shape (sudden spike vs slow creep).
+    """
+    fig = go.Figure()
+    _base_layout(fig, "Error rate by incident", ytitle="error rate (%)", time_axis=False)
+    fig.update_xaxes(title_text="minutes since the incident's first event")
+    tables = {name: requests_of(ev) for name, ev in incidents.items()}
+    spans = [(t["timestamp"].min(), t["timestamp"].max()) for t in tables.values() if len(t)]
+    if not spans:
+        return _no_data(fig, "no requests in the evidence")
+    longest = max(end - start for start, end in spans)
+    freq = freq or buckets.auto_freq(pd.Timestamp(0, tz="UTC"),
+                                     pd.Timestamp(0, tz="UTC") + longest)
+    for name, reqs in tables.items():
+        if len(reqs) == 0:
+            continue
+        table = buckets.counts(reqs, freq)
+        rate = 100.0 * table["errors"] / table["requests"].where(table["requests"] > 0)
+        minutes = (table.index - table.index[0]).total_seconds() / 60.0
+        fig.add_trace(go.Scatter(x=np.round(minutes, 3), y=rate.round(3), mode="lines",
+                                 name=html_text(name),
+                                 hovertemplate="%{y:.2f}%<extra>" + html_text(name)
+                                 + "</extra>"))
+    fig.update_layout(title_text=f"Error rate by incident (per {freq} bucket)",
+                      hovermode="x unified")
+    return fig
+
+
 def figure_bytes(fig: go.Figure) -> int:
     """Size of a figure's JSON — what a report pays for it (tests bound this)."""
     return len(fig.to_json().encode())
 
 
 __all__: Iterable[str] = (
-    "add_deployment_markers", "add_onset_marker", "deployment_label", "deployment_times",
+    "add_deployment_markers", "add_onset_marker", "compare_error_rates", "deployment_label",
+    "deployment_times",
     "duration_histogram", "error_rate", "event_timeline", "figure_bytes", "latency_bands",
     "latency_heatmap", "latency_percentiles", "pattern_sparklines", "short_text",
     "status_class", "status_mix",
