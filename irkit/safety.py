@@ -7,7 +7,10 @@ these functions, so that nothing from a log can run as script or as a spreadshee
 
 from __future__ import annotations
 
+import csv
 import html
+import os
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,19 +20,34 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~"})
 
+#: Invisible characters that change how text *looks* without being seen: bidirectional
+#: overrides/embeddings/isolates (an RTL override makes ``invoice\u202egnp.exe`` read as
+#: ``invoiceexe.png``), zero-width characters and the BOM.  Reports show them as visible
+#: ``<U+202E>`` marks instead, so what a responder reads is what the log holds.
+INVISIBLE = frozenset(
+    "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
+_VISIBLE = {ord(c): f"<U+{ord(c):04X}>" for c in INVISIBLE}
+
+
+def visible_text(value: str) -> str:
+    """Replace invisible direction and zero-width characters by visible ``<U+XXXX>`` marks."""
+    return value.translate(_VISIBLE)
+
 
 def html_text(value: Any) -> str:
     """Escape a value for HTML text and attributes (also used for plotly labels/hover text)."""
     if value is None or value is pd.NA:
         return ""
-    return html.escape(str(value), quote=True)
+    return html.escape(visible_text(str(value)), quote=True)
 
 
 def markdown_text(value: Any) -> str:
     """Escape a value for Markdown so it renders as literal text, never as markup or HTML."""
     if value is None or value is pd.NA:
         return ""
-    text = " ".join(str(value).split())  # no line breaks: they would end a table row
+    text = " ".join(visible_text(str(value)).split())  # no line breaks: they end a table row
     return html.escape(text, quote=True).translate(_MD_SPECIAL)
 
 
@@ -48,3 +66,18 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_string_dtype(col) or col.dtype == object:
             out[name] = col.map(csv_cell, na_action="ignore")
     return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Write ``frame`` as a CSV that is safe to open in a spreadsheet.
+
+    Cells go through :func:`csv_safe`, and every text cell is quoted: a bare CR inside an
+    unquoted cell ends the row for Excel, and whatever follows (``=cmd|...``) would start a new,
+    un-neutralised cell.  Extra keyword arguments go to :meth:`pandas.DataFrame.to_csv`.
+    """
+    target = Path(path)
+    options: dict[str, Any] = {"index": False, "lineterminator": "\n",
+                               "quoting": csv.QUOTE_NONNUMERIC}
+    options.update(kwargs)
+    csv_safe(frame).to_csv(target, **options)
+    return target

@@ -45,7 +45,7 @@ import pandas as pd
 from irkit.analysis.probes import probe_columns
 from irkit.analysis.useragents import BOT, BROWSER, SCANNER, TOOL, classify_series
 from irkit.errors import IrkitError
-from irkit.safety import csv_safe
+from irkit.safety import write_csv
 from irkit.schema import STRING
 
 # --- thresholds (documented; tests pin the behaviour they produce) -------------------------------
@@ -694,7 +694,8 @@ def export_blocklist(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Write ``blocklist.csv`` (formula-safe) and ``blocklist.json`` into ``out_dir``.
 
     The CSV is for people and spreadsheet-driven change tickets: every text cell goes through
-    :func:`irkit.safety.csv_safe`, so a log value cannot run as a formula.  The JSON is for
+    :func:`irkit.safety.write_csv` (neutralised and quoted), so a log value cannot run as a
+    formula.  The JSON is for
     automation (a WAF or firewall rule generator): ``{"generated_at", "entries": [{entry, kind,
     addresses: [...], reasons: [...], requests, first_seen, last_seen, details}]}``.
     """
@@ -709,7 +710,7 @@ def export_blocklist(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             table[col] = table[col].map(_iso).astype(STRING)
     csv_path = out / "blocklist.csv"
     json_path = out / "blocklist.json"
-    csv_safe(table).to_csv(csv_path, index=False, lineterminator="\n")
+    write_csv(table, csv_path)
     entries = []
     for rec in table.to_dict(orient="records"):
         rec = {k: (None if v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v)
