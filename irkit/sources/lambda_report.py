@@ -59,10 +59,11 @@ _BOOKKEEPING_RE2 = (r"^(?:[ \t\r]*(?:START RequestId:[^\n]*|END RequestId:[^\n]*
 
 
 def _arrow(series: pd.Series):
+    """The Arrow data behind a string column, without copying (chunked or not)."""
     import pyarrow as pa
 
-    array = pa.array(series.array)
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    return pa.chunked_array(pa.array(series.array)) if not hasattr(
+        series.array, "_pa_array") else series.array._pa_array
 
 
 def apply_reports(events: pd.DataFrame) -> pd.DataFrame:
@@ -83,22 +84,25 @@ def apply_reports(events: pd.DataFrame) -> pd.DataFrame:
     if not pc.any(candidates).as_py():
         return events
     where = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
-    subset = pc.replace_substring(messages.take(where), "\\n", "\n")
+    subset = messages.take(where)
+    if pc.any(pc.match_substring(subset, "\\n")).as_py():  # literal backslash-n joins
+        subset = pc.replace_substring(subset, "\\n", "\n")
     parts = pc.extract_regex(subset, _REPORT_RE2)
     found = pc.is_valid(parts).to_numpy(zero_copy_only=False)
     if not found.any():
         return events
     where, subset, parts = where[found], subset.filter(found), parts.filter(found)
-    durations = pc.cast(parts.field("duration"), pa.float64())
+    durations = pc.cast(pc.struct_field(parts, "duration"), pa.float64())
     bookkeeping = pc.match_substring_regex(subset, _BOOKKEEPING_RE2).to_numpy(
         zero_copy_only=False)
 
     # the request's rows: by Vercel request id of the REPORT row, and by the AWS RequestId
     request_ids = _arrow(events["request_id"])
-    aws_ids = pc.if_else(pc.equal(parts.field("aws_id"), ""), None, parts.field("aws_id"))
-    keys = pa.concat_arrays([request_ids.take(where).cast(pa.large_string()),
-                             aws_ids.cast(pa.large_string())])
-    values = pa.concat_arrays([durations, durations])
+    aws = pc.struct_field(parts, "aws_id")
+    aws_ids = pc.if_else(pc.equal(aws, ""), pa.scalar(None, aws.type), aws)
+    keys = pa.chunked_array([*request_ids.take(where).cast(pa.large_string()).chunks,
+                             *aws_ids.cast(pa.large_string()).chunks]).combine_chunks()
+    values = pa.chunked_array([*durations.chunks, *durations.chunks]).combine_chunks()
     valid = pc.is_valid(keys)
     keys, values = keys.filter(valid), values.filter(valid)
     position = pc.index_in(request_ids.cast(pa.large_string()), value_set=keys)
