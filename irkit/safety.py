@@ -48,7 +48,9 @@ def markdown_text(value: Any) -> str:
     if value is None or value is pd.NA:
         return ""
     text = " ".join(visible_text(str(value)).split())  # no line breaks: they end a table row
-    return html.escape(text, quote=True).translate(_MD_SPECIAL)
+    # quote=False: the entities for quotes (&#x27;) contain "#", which the Markdown escaping
+    # below would break into literal text; quotes are not markup in Markdown text anyway.
+    return html.escape(text, quote=False).translate(_MD_SPECIAL)
 
 
 def csv_cell(value: Any) -> Any:
