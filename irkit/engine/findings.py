@@ -1,0 +1,96 @@
+"""``findings.json`` from partitioned events: SQL reductions in, unchanged analyses on top.
+
+The assembly mirrors :func:`irkit.analysis.findings.compute_findings` key for key; what differs
+is where the reduced tables come from (DuckDB over Parquet instead of pandas over a frame held
+in memory), so an out-of-core run and an in-memory run of the same evidence agree exactly.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+import irkit
+from irkit.analysis import buckets, impact, latency, onset, suspects, timeline
+from irkit.analysis import findings as fnd
+from irkit.engine import local
+
+
+def _serve_requests(reqs: pd.DataFrame) -> pd.DataFrame:
+    """Make ``buckets.requests(reqs)`` return ``reqs`` itself (already one row per request).
+
+    The analytics' aggregation seam is :func:`buckets.requests`; its memo is keyed by the
+    frame's identity, so registering the SQL-built table under its own identity lets onset,
+    latency, impact and suspects run on it unchanged.  Re-registered before every use in case
+    the small memo evicted it.
+    """
+    if len(reqs):
+        buckets._CACHE[id(reqs)] = (weakref.ref(reqs), buckets._fingerprint(reqs), reqs)
+    return reqs
+
+
+def findings_from_view(con, *, view: str, incident_id: str, severity: str,
+                       deployments: pd.DataFrame | None, metrics: pd.DataFrame | None,
+                       rejected_count: int, window: Mapping[str, object] | tuple | None = None,
+                       notes: Iterable[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The SPEC findings.json object for the events of ``view`` (see :mod:`irkit.engine.local`)."""
+    from irkit.analysis.patterns import patterns
+    from irkit.analysis.security import security_findings
+
+    start, end = _window(con, view, window)
+    win = local.window_filter(con, start, end, view)
+    total, errors = con.execute(f"SELECT count(*), count(*) FILTER (WHERE level IN "
+                            f"({local._ERROR_LEVELS})) FROM {win}").fetchall()[0]
+    reqs = buckets._typed(local.frame(con, local.requests_sql(win)))
+    found = onset.find_onset(_serve_requests(reqs))
+    pattern_rows = local.frame(con, local.pattern_rows_sql(win), "events")
+    pattern_table = patterns(pattern_rows, deployments=deployments)
+    del pattern_rows
+    security = security_findings(local.frame(con, local.security_rows_sql(win)))
+    suspect_frame = suspects.rank_deployments(_serve_requests(reqs), deployments,
+                                              onset=found.onset, patterns=pattern_table)
+    out: dict[str, Any] = {
+        "incident_id": incident_id,
+        "severity": severity,
+        "generated_at": buckets.iso(pd.Timestamp.now(tz="UTC")),
+        "irkit_version": irkit.__version__,
+        "window": {"start": buckets.iso(start), "end": buckets.iso(end)},
+        "events": {"total": int(total), "errors": int(errors), "rejected": int(rejected_count),
+                   "requests": len(reqs)},
+        "error_onset": buckets.iso(found.onset),
+        "recovery": buckets.iso(found.recovery),
+        "onset_method": found.method,
+        "suspect_deployments": [fnd._suspect(r) for r in suspect_frame.to_dict("records")],
+        "top_patterns": fnd._top_patterns(pattern_table),
+        "latency_ms": latency.latency_findings(_serve_requests(reqs), onset=found.onset,
+                                               metrics=metrics, recovery=found.recovery),
+        "impact": impact.impact_findings(_serve_requests(reqs)),
+        "incident_impact": (impact.impact_findings(_serve_requests(reqs), start=found.onset,
+                                                   end=found.recovery)
+                            if found.onset is not None else None),
+        "security": security,
+        "timeline": timeline.build_timeline(None, deployments, onset=found.onset,
+                                            recovery=found.recovery, notes=notes,
+                                            patterns=pattern_table, security=security,
+                                            iso_times=True),
+    }
+    return fnd.jsonable(out)
+
+
+def _window(con, view: str, window: Mapping[str, object] | tuple | None
+            ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The findings window: as given, else the span of the events (compute_findings' rule)."""
+    if isinstance(window, Mapping):
+        start, end = buckets.to_utc(window.get("start")), buckets.to_utc(window.get("end"))
+    elif isinstance(window, tuple | list) and len(window) == 2:
+        start, end = buckets.to_utc(window[0]), buckets.to_utc(window[1])
+    else:
+        start = end = None
+    lo, hi = con.execute(f"SELECT min(timestamp), max(timestamp) FROM {view}").fetchall()[0]
+    if lo is not None:
+        start = start if start is not None else buckets.to_utc(lo)
+        end = end if end is not None else buckets.to_utc(hi)
+    return start, end

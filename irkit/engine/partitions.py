@@ -1,0 +1,283 @@
+"""Streaming load of evidence into hour-partitioned Parquet, with a completion marker.
+
+Layout (the same for every engine, local disk or any fsspec URL)::
+
+    <tables>/events/hour=YYYY-MM-DDTHH/part-FFFFF-BBBBBB.parquet
+    <tables>/events/_SUCCESS          # JSON, written last: rows, partitions, files
+
+Why this shape: a whole day of drain logs does not fit in memory, so the loader writes each
+batch as soon as it is parsed (memory is bounded by the batch size, not the input), and the
+analyses read only the hours and columns they need.  Each part is written to a dot-named temp
+file and renamed, so a reader never sees half a file; the ``_SUCCESS`` marker is written after
+every part, so a load killed half-way is never mistaken for a complete one
+(:func:`open_partitions` refuses a folder without it).
+
+Two extra columns ride along with the canonical ones:
+
+* ``_seq`` — the row's position in load order (``file_index << 40 | row``), so "first value by
+  row order" means the same thing out of core as in a pandas frame;
+* ``_report_ms`` / ``_report_aws`` — a Lambda ``REPORT`` line's duration and AWS request id,
+  so the cross-file REPORT join of :func:`irkit.sources.lambda_report.apply_reports` can be
+  finished in SQL (see :mod:`irkit.engine.local`).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from irkit import schema
+from irkit.errors import InputFormatError, IrkitError
+
+MARKER = "_SUCCESS"
+FORMAT_VERSION = 1
+#: Rows per streamed batch: large enough for Parquet row groups, small enough for bounded RSS.
+BATCH_ROWS = 200_000
+SEQ_SHIFT = 40
+EXTRA_COLUMNS = {"_seq": pa.int64(), "_report_ms": pa.float64(), "_report_aws": pa.string()}
+
+#: progress(stage, done_rows, detail) — called after every written batch.
+ProgressFn = Callable[[str, int, str], None]
+
+
+@dataclass
+class FileLoad:
+    """What loading one file into partitions produced (picklable: Dask workers return it)."""
+
+    path: str
+    format: str
+    lines: int
+    rows: int
+    rejected: int
+    hours: dict[str, int] = field(default_factory=dict)
+    rejected_frame: pd.DataFrame | None = None
+
+    def report(self) -> dict[str, object]:
+        return {"path": self.path, "format": self.format, "lines": self.lines,
+                "rows": self.rows, "rejected": self.rejected}
+
+
+def hour_key(ts: pd.Series) -> pd.Series:
+    """The partition key of each timestamp: ``YYYY-MM-DDTHH`` (UTC)."""
+    return ts.dt.strftime("%Y-%m-%dT%H")
+
+
+def _report_columns(frame: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
+    from irkit.sources.lambda_report import parse_report
+
+    n = len(frame)
+    ms = np.full(n, np.nan)
+    aws: list[str | None] = [None] * n
+    msgs = frame["message"]
+    cand = msgs.str.contains("Duration:", regex=False).fillna(False).to_numpy(bool)
+    for i in cand.nonzero()[0]:
+        parsed = parse_report(msgs.iat[i])
+        if parsed is not None:
+            ms[i], aws[i] = parsed
+    return ms, aws
+
+
+def _arrow_schema() -> pa.Schema:
+    from irkit.sources.records import _ARROW_TYPES
+
+    fields = []
+    for name, dtype in schema.EVENT_COLUMNS.items():
+        target = (pa.timestamp("us", tz="UTC") if isinstance(dtype, pd.DatetimeTZDtype)
+                  else _ARROW_TYPES[dtype])
+        fields.append(pa.field(name, target))
+    fields += [pa.field(k, v) for k, v in EXTRA_COLUMNS.items()]
+    return pa.schema(fields)
+
+
+def _write_atomic(table: pa.Table, target: Path) -> None:
+    """Write ``target`` via a dot-named temp file + rename; a full disk is a one-line error."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise IrkitError(f"{target.parent}: disk full while writing partitions "
+                             f"(free space, or point the run elsewhere)") from None
+        raise IrkitError(f"{target}: cannot write partition: {exc.strerror or exc}") from None
+
+
+def write_batch(frame: pd.DataFrame, events_dir: Path, file_index: int, batch_index: int,
+                first_row: int, arrow_schema: pa.Schema | None = None) -> dict[str, int]:
+    """Write one canonical events batch as one part per hour it touches; return rows per hour."""
+    from irkit.sources.lambda_report import apply_reports
+
+    if frame.empty:
+        return {}
+    ms, aws = _report_columns(frame)
+    frame = apply_reports(frame)
+    seq = (np.int64(file_index) << SEQ_SHIFT) + first_row + np.arange(len(frame), dtype=np.int64)
+    frame = frame.assign(_seq=seq, _report_ms=ms,
+                         _report_aws=pd.array(aws, dtype=schema.STRING))
+    valid = frame["timestamp"].notna()
+    hours = hour_key(frame["timestamp"]).where(valid, "none")
+    table = pa.Table.from_pandas(frame, schema=arrow_schema or _arrow_schema(),
+                                 preserve_index=False)
+    written: dict[str, int] = {}
+    codes, uniques = pd.factorize(hours)
+    for k, hour in enumerate(uniques):
+        idx = np.flatnonzero(codes == k)
+        part = table.take(pa.array(idx)) if len(uniques) > 1 else table
+        _write_atomic(part, events_dir / f"hour={hour}" /
+                      f"part-{file_index:05d}-{batch_index:06d}.parquet")
+        written[str(hour)] = len(idx)
+    return written
+
+
+def load_file(path: str, events_dir: str, file_index: int, *, batch_rows: int = BATCH_ROWS,
+              origin: str | None = None, progress: ProgressFn | None = None) -> FileLoad:
+    """Load one evidence file into ``events_dir`` partitions, batch by batch.
+
+    Drain NDJSON streams through :func:`irkit.sources.drains.iter_event_batches` (bounded
+    memory); other event formats (small by nature: CLI output, traces) load whole.  Non-event
+    files (deployments, metrics) are not written here — their tables are small.
+    """
+    from irkit.sources import load_file as load_any
+    from irkit.sources import registry
+    from irkit.sources.base import Rejections
+    from irkit.sources.drains import iter_event_batches
+
+    src = Path(path)
+    out = Path(events_dir)
+    try:
+        name: str | None = registry.detect(src).name
+    except InputFormatError:
+        name = None  # empty or unknown: the ordinary loader says which, per its rules
+    result = FileLoad(path=path, format=name or "", lines=0, rows=0, rejected=0)
+    arrow_schema = _arrow_schema()
+    origin_name = origin or str(src)
+
+    def batches() -> Iterator[pd.DataFrame]:
+        if name == "drain-ndjson":
+            sink = Rejections(str(src))
+            yield from iter_event_batches(src, batch_rows, sink)
+            result.rejected = len(sink)
+            result.rejected_frame = sink.frame()
+            return
+        loaded = load_any(src)
+        result.format = loaded.report.format
+        result.rejected = loaded.report.rejected
+        result.rejected_frame = loaded.rejected
+        result.lines = loaded.report.lines
+        if loaded.kind == "events":
+            yield loaded.table
+
+    for b, frame in enumerate(batches()):
+        if origin is not None and "origin_file" in frame:
+            frame = frame.assign(origin_file=pd.array([origin_name] * len(frame),
+                                                      dtype=schema.STRING))
+        for hour, n in write_batch(frame, out, file_index, b, result.rows, arrow_schema).items():
+            result.hours[hour] = result.hours.get(hour, 0) + n
+        result.rows += len(frame)
+        if progress is not None:
+            progress("load", len(frame), src.name)
+    if name == "drain-ndjson":
+        result.lines = result.rows + result.rejected
+    return result
+
+
+def start_partitions(events_dir: Path) -> None:
+    """Empty ``events_dir`` (a previous, possibly half-finished load) before a new load."""
+    if events_dir.exists():
+        shutil.rmtree(events_dir)
+    events_dir.mkdir(parents=True)
+
+
+def finish_partitions(events_dir: Path, loads: Iterable[FileLoad]) -> dict[str, object]:
+    """Write the ``_SUCCESS`` marker (last): row counts per hour and per file."""
+    loads = list(loads)
+    hours: dict[str, int] = {}
+    for item in loads:
+        for hour, n in item.hours.items():
+            hours[hour] = hours.get(hour, 0) + n
+    marker = {"format_version": FORMAT_VERSION, "rows": sum(i.rows for i in loads),
+              "rejected": sum(i.rejected for i in loads), "hours": dict(sorted(hours.items())),
+              "files": [i.report() for i in loads]}
+    tmp = events_dir / f".{MARKER}.tmp"
+    try:
+        tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
+        os.replace(tmp, events_dir / MARKER)
+    except OSError as exc:
+        raise IrkitError(f"{events_dir}: cannot write the completion marker: "
+                         f"{exc.strerror or exc}") from None
+    return marker
+
+
+@dataclass
+class Partitions:
+    """A complete partitioned events table: its folder, marker and Parquet glob."""
+
+    root: Path
+    marker: Mapping[str, object]
+
+    @property
+    def glob(self) -> str:
+        return str(self.root / "hour=*" / "part-*.parquet")
+
+    @property
+    def rows(self) -> int:
+        return int(self.marker["rows"])  # type: ignore[arg-type]
+
+    def files(self) -> list[Path]:
+        return sorted(self.root.glob("hour=*/part-*.parquet"))
+
+
+def open_partitions(events_dir: str | os.PathLike[str]) -> Partitions:
+    """Open a partitioned events table, refusing one whose load did not finish.
+
+    The marker's per-hour row counts must match the Parquet footers: a part deleted or
+    truncated after the load is an error too, not a silently smaller table.
+    """
+    root = Path(events_dir)
+    marker_path = root / MARKER
+    if not marker_path.is_file():
+        raise IrkitError(f"{root}: incomplete load (no {MARKER} marker): the load was "
+                         "interrupted; load the evidence again")
+    try:
+        marker = json.loads(marker_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IrkitError(f"{marker_path}: unreadable completion marker: {exc}") from None
+    parts = Partitions(root, marker)
+    found: dict[str, int] = {}
+    for part in parts.files():
+        hour = part.parent.name.removeprefix("hour=")
+        try:
+            found[hour] = found.get(hour, 0) + pq.ParquetFile(part).metadata.num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise IrkitError(f"{part}: damaged partition: {exc}") from None
+    if found != {k: v for k, v in marker.get("hours", {}).items() if v}:
+        raise IrkitError(f"{root}: partitions do not match the {MARKER} marker's row counts "
+                         "(files removed or added after the load)")
+    return parts
+
+
+def load_partitions(paths: Iterable[str | os.PathLike[str]], events_dir: str | os.PathLike[str],
+                    *, batch_rows: int = BATCH_ROWS, origins: Mapping[str, str] | None = None,
+                    progress: ProgressFn | None = None) -> tuple[Partitions, list[FileLoad]]:
+    """Load every file into fresh partitions in this process and mark the load complete."""
+    root = Path(events_dir)
+    start_partitions(root)
+    loads = []
+    for i, p in enumerate(paths):
+        origin = (origins or {}).get(str(p))
+        loads.append(load_file(str(p), str(root), i, batch_rows=batch_rows, origin=origin,
+                               progress=progress))
+    finish_partitions(root, loads)
+    return open_partitions(root), loads
