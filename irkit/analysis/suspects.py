@@ -8,7 +8,9 @@ after (the window ends at the neighbouring deployments, at most ``window`` long)
 * **new error patterns** — patterns it introduced (``new_since_deployment`` from
   :func:`irkit.analysis.patterns.patterns`);
 * **latency** — p95 ratio after/before (needs enough durations on both sides), ``log2`` scaled
-  so that doubling is 0.5 and quadrupling is 1.
+  so that doubling is 0.5 and quadrupling is 1; "after" is the worse of the window right after
+  it went live and the last window of its life (at most ``LIFE`` later) — a slow creep only
+  shows late.
 
 ``score = confidence × proximity × (1 − (1 − e)(1 − 0.6·p)(1 − 0.6·l))`` where ``confidence``
 grows with the traffic in the windows (``n / (n + 50)``) and ``proximity`` (when the onset is
@@ -37,6 +39,8 @@ WINDOW = pd.Timedelta(minutes=30)
 ALPHA = 1e-3
 #: Scores below this blame nobody.
 MIN_SCORE = 0.25
+#: How long after going live a slow latency creep is still attributed to a deployment.
+LIFE = pd.Timedelta(hours=2)
 #: Proximity half-life: a deployment this far before the onset gets half the weight.
 HALF_LIFE = pd.Timedelta(minutes=10)
 #: A deployment live more than this after the onset cannot have caused it.
@@ -104,6 +108,7 @@ def rank_deployments(events: pd.DataFrame, deployments: pd.DataFrame | None, *,
     errs = reqs["error"].to_numpy()
     durs = reqs["duration_ms"].to_numpy("float64")
     lives = list(live["live_at"])
+    end = reqs["timestamp"].iloc[-1] + pd.Timedelta(microseconds=1)
     rows = []
     for i, dep in enumerate(live.itertuples(index=False)):
         t = dep.live_at
@@ -111,7 +116,11 @@ def rank_deployments(events: pd.DataFrame, deployments: pd.DataFrame | None, *,
         hi = min(t + window, lives[i + 1]) if i + 1 < len(lives) else t + window
         b = _slice(times, lo, t)
         a = _slice(times, t, hi)
-        rows.append(_assess(dep, errs[b], durs[b], errs[a], durs[a], t, hi, patterns, onset_ts))
+        # latency creeps: also compare with the last window of its life (at most LIFE later)
+        life_end = min(lives[i + 1] if i + 1 < len(lives) else end, t + LIFE, end)
+        late = _slice(times, max(t, life_end - window), life_end)
+        rows.append(_assess(dep, errs[b], durs[b], errs[a], durs[a], durs[late], life_end,
+                            patterns, onset_ts))
     out = pd.DataFrame(rows, columns=COLUMNS)
     out = out.sort_values(["score", "live_at"], ascending=[False, False], kind="stable",
                           ignore_index=True)
@@ -143,8 +152,9 @@ def _new_patterns(patterns: pd.DataFrame | None, dep_id: str) -> list[str]:
 
 
 def _assess(dep: Any, err_b: np.ndarray, dur_b: np.ndarray, err_a: np.ndarray,
-            dur_a: np.ndarray, t: pd.Timestamp, hi: pd.Timestamp,
+            dur_a: np.ndarray, dur_late: np.ndarray, life_end: pd.Timestamp,
             patterns: pd.DataFrame | None, onset: pd.Timestamp | None) -> dict[str, Any]:
+    t = dep.live_at
     n_b, n_a = len(err_b), len(err_a)
     e_b, e_a = int(err_b.sum()), int(err_a.sum())
     r_b = e_b / n_b if n_b else None
@@ -157,6 +167,10 @@ def _assess(dep: Any, err_b: np.ndarray, dur_b: np.ndarray, err_a: np.ndarray,
     pat_effect = min(1.0, len(new) / 2)
     p95_b = _p95(dur_b)
     p95_a = _p95(dur_a)
+    p95_late = _p95(dur_late)
+    late = bool(p95_late and p95_a and p95_late > p95_a)
+    if late:
+        p95_a = p95_late
     lat_effect = 0.0
     if p95_b and p95_a and p95_a > 1.2 * p95_b:
         lat_effect = min(1.0, math.log2(p95_a / p95_b) / 2)
@@ -165,7 +179,8 @@ def _assess(dep: Any, err_b: np.ndarray, dur_b: np.ndarray, err_a: np.ndarray,
     confidence = n / (n + 50)
     proximity = _proximity(t, onset)
     score = round(float(confidence * proximity * combined), 4)
-    reason = _reason(r_b, r_a, p, err_effect, new, p95_b, p95_a, lat_effect, t, onset, n_a)
+    reason = _reason(r_b, r_a, err_effect, new, p95_b, p95_a, life_end if late else None,
+                     t, onset, n_a)
     return {
         "deployment_id": dep.deployment_id, "created": dep.created, "live_at": t,
         "score": score, "reason": reason, "commit_sha": dep.commit_sha,
@@ -195,8 +210,8 @@ def _pct(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate * 100:.1f}%"
 
 
-def _reason(r_b: float | None, r_a: float | None, p: float, err_effect: float,
-            new: list[str], p95_b: float | None, p95_a: float | None, lat_effect: float,
+def _reason(r_b: float | None, r_a: float | None, err_effect: float, new: list[str],
+            p95_b: float | None, p95_a: float | None, late: pd.Timestamp | None,
             t: pd.Timestamp, onset: pd.Timestamp | None, n_a: int) -> str:
     parts = []
     if n_a == 0:
@@ -211,7 +226,8 @@ def _reason(r_b: float | None, r_a: float | None, p: float, err_effect: float,
         more = f" (+{len(new) - 1} more)" if len(new) > 1 else ""
         parts.append(f"{len(new)} new error pattern{'s' if len(new) > 1 else ''} '{head}'{more}")
     if p95_b and p95_a:
-        parts.append(f"p95 {p95_b:.0f} → {p95_a:.0f} ms")
+        by = f" by {late:%H:%M} UTC" if late is not None else ""
+        parts.append(f"p95 {p95_b:.0f} → {p95_a:.0f} ms{by}")
     if onset is not None:
         delta = (t - onset).total_seconds() / 60
         when = (f"live {abs(delta):.0f} min before the onset" if delta <= 0
