@@ -22,6 +22,7 @@ import pandas as pd
 from irkit import __version__
 from irkit.errors import IrkitError
 from irkit.incident.manifest import sha256_file
+from irkit.incident.notes import default_author
 from irkit.incident.secrets import check_no_secrets
 from irkit.incident.tables import dumps, write_table
 
@@ -101,7 +102,7 @@ def copy_evidence(inputs: Mapping[str, Sequence[Path]], evidence_dir: Path,
                 "size": dest.stat().st_size,
                 "original_mtime": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
                 "collected_at": datetime.now(UTC).isoformat(),
-                "collected_by": os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown",
+                "collected_by": default_author(),
             })
     return inventory
 

@@ -206,7 +206,7 @@ def pir_markdown(findings: dict[str, Any], notes: list[dict[str, Any]],
     if suspects:
         top = suspects[0]
         out += ["", f"Evidence from the data: the most suspect deployment is "
-                f"`{md(top.get('deployment_id'))}` (created {md(top.get('created'))}, score "
+                f"**{md(top.get('deployment_id'))}** (created {md(top.get('created'))}, score "
                 f"{md(top.get('score'))}): {md(top.get('reason'))}."]
     patterns = findings.get("top_patterns") or []
     new = [p for p in patterns if p.get("new_since_deployment")]

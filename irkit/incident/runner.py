@@ -39,6 +39,8 @@ from irkit.incident.templates import TEMPLATES, TITLES, template_path
 Progress = Callable[[str, str, str], None]
 #: Per-cell limit for template execution (a stuck cell must not hang an incident run).
 CELL_TIMEOUT_S = 900
+#: Kernel start limit: generous, because on a loaded 2-core box a kernel can take > 60 s.
+KERNEL_START_TIMEOUT_S = 300
 
 
 @dataclass
@@ -152,7 +154,8 @@ def execute_template(job: TemplateJob) -> TemplateResult:
     try:
         pm.execute_notebook(job.template, str(notebook), parameters=job.parameters,
                             kernel_name="python3", cwd=job.cwd, progress_bar=False,
-                            log_output=False, execution_timeout=CELL_TIMEOUT_S)
+                            log_output=False, execution_timeout=CELL_TIMEOUT_S,
+                            start_timeout=KERNEL_START_TIMEOUT_S)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"[:500]
     except Exception as exc:  # kernel died, timeout, bad template: still leave a notebook

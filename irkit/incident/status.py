@@ -53,18 +53,29 @@ def impact_text(findings: dict[str, Any]) -> str:
     for key, label in (("client_ips", "clients"), ("regions", "regions"), ("routes", "routes")):
         value = impact.get(key)
         if isinstance(value, list):
-            shown = ", ".join(clean_text(v) for v in value[:5])
+            names = [_name(v, key) for v in value[:5]]
+            shown = ", ".join(n for n in names if n)
             parts.append(f"{label}: {shown}{' …' if len(value) > 5 else ''}" if shown else "")
         elif isinstance(value, int | float):
             parts.append(f"{int(value):,} {label}")
     return "; ".join(p for p in parts if p)
 
 
+def _name(value: Any, key: str) -> str:
+    """The label of an impact entry: a plain value, or the ``route``/``region``/``ip`` field."""
+    if isinstance(value, dict):
+        for field in (key.rstrip("s"), "route", "region", "ip", "client_ip", "name"):
+            if value.get(field):
+                return clean_text(value[field])
+        return ""
+    return clean_text(value)
+
+
 def affected_service(findings: dict[str, Any]) -> str:
     """What the status page names: the most affected routes, else the site."""
     routes = (findings.get("impact") or {}).get("routes")
     if isinstance(routes, list) and routes:
-        names = [clean_text(r.get("route") if isinstance(r, dict) else r) for r in routes[:3]]
+        names = [_name(r, "routes") for r in routes[:3]]
         return ", ".join(n for n in names if n) or "our service"
     return "our service"
 
