@@ -266,6 +266,12 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
     if notes_file.exists():
         inputs["notes"] = [notes_file]
 
+    if redact and not os.environ.get("IRKIT_REDACT_KEY"):
+        # one key for the whole run, so the three reports and pir.md use the same pseudonyms
+        # (set before the pool starts: workers and kernels inherit it; it is never archived)
+        import secrets as _secrets
+
+        os.environ["IRKIT_REDACT_KEY"] = _secrets.token_hex(16)
     timings: dict[str, float] = {}
     pending = arc.start_run(root, incident_id)
     pool = make_pool()
@@ -307,9 +313,14 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
         from irkit.incident.pir import write_pir
         from irkit.incident.tables import read_notes
 
-        pir_path = write_pir(pending.path / "reports" / "pir.md", ingested.findings,
-                             read_notes(pending.path / "evidence" / "notes" / "notes.jsonl"
-                                        if "notes" in inputs else None),
+        pir_findings = ingested.findings
+        pir_notes = read_notes(pending.path / "evidence" / "notes" / "notes.jsonl"
+                               if "notes" in inputs else None)
+        if redact:
+            from irkit.redact import redact_value
+
+            pir_findings, pir_notes = redact_value(pir_findings), redact_value(pir_notes)
+        pir_path = write_pir(pending.path / "reports" / "pir.md", pir_findings, pir_notes,
                              arc.read_state(root, incident_id))
         results = []
         for name, future in futures.items():

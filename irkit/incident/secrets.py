@@ -20,7 +20,8 @@ from pathlib import Path
 from irkit.errors import IrkitError
 
 #: Variables whose values are secrets; any ``IRKIT_SECRET_*`` variable is one too.
-SECRET_VARIABLES = ("VERCEL_TOKEN", "VERCEL_DRAIN_SECRET", "VERCEL_VERIFY_TOKEN")
+SECRET_VARIABLES = ("VERCEL_TOKEN", "VERCEL_DRAIN_SECRET", "VERCEL_VERIFY_TOKEN",
+                    "IRKIT_REDACT_KEY")
 SECRET_PREFIX = "IRKIT_SECRET_"
 #: Values shorter than this are not scanned for: they would match by chance everywhere.
 MIN_SECRET_LENGTH = 6

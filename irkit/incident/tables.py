@@ -156,21 +156,26 @@ def load_inputs(*, incident_id: str | None = None, severity: str | None = None,
         evidence_manifest_path = evidence_manifest_path or demo["evidence_manifest_path"]
     findings = _read_json(findings_path, {})
     events = read_table(events_path, "events")
-    if redact:
-        from irkit.redact import redact_frame
+    deployments = read_table(deployments_path, "deployments")
+    rejected = read_table(rejected_path, "rejected")
+    notes = read_notes(notes_path)
+    evidence = _read_json(evidence_manifest_path, {}).get("files", [])
+    if redact:  # reports meant for sharing: pseudonymise IPs, e-mails, user ids everywhere
+        from irkit.redact import redact_frame, redact_value
 
-        events = redact_frame(events)
+        events, deployments, rejected = (redact_frame(f) for f in (events, deployments, rejected))
+        findings, notes, evidence = (redact_value(v) for v in (findings, notes, evidence))
     window = findings.get("window") or {}
     return Inputs(
         incident_id=incident_id or findings.get("incident_id") or "incident-demo",
         severity=severity or findings.get("severity") or "SEV-2",
         events=events,
-        deployments=read_table(deployments_path, "deployments"),
+        deployments=deployments,
         metrics=read_table(metrics_path, "metrics"),
-        rejected=read_table(rejected_path, "rejected"),
+        rejected=rejected,
         findings=findings,
-        notes=read_notes(notes_path),
-        evidence=_read_json(evidence_manifest_path, {}).get("files", []),
+        notes=notes,
+        evidence=evidence,
         window_start=_timestamp(window_start or window.get("start")),
         window_end=_timestamp(window_end or window.get("end")),
         paths={"events": str(events_path), "findings": str(findings_path)},
