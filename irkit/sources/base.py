@@ -151,14 +151,28 @@ def count_lines(path: Path, chunk: int = 1 << 24) -> LineCount:
     """Count physical lines (a last line without a newline counts) as fast as the disk allows.
 
     The fast NDJSON path compares this with the number of records its parser produced: when
-    they agree, record *k* came from line *k*, so provenance needs no per-line work.
+    they agree, record *k* came from line *k*, so provenance needs no per-line work.  Plain
+    files are memory-mapped (no copies); gzip is decompressed in chunks.
     """
+    import mmap
+
     import numpy as np
 
+    if not is_gzip(path):
+        size = path.stat().st_size
+        if size == 0:
+            return LineCount(0, True)
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            data = np.frombuffer(mm, dtype=np.uint8)
+            lines = sum(int(np.count_nonzero(data[i:i + chunk] == 10))
+                        for i in range(0, size, chunk))
+            last = int(data[-1])
+            del data
+        return LineCount(lines + (last != 10), True)
     lines = 0
     last = b"\n"
     complete = True
-    with open_binary(path) as fh:
+    with gzip.open(path, "rb") as fh:
         while True:
             try:
                 block = fh.read(chunk)

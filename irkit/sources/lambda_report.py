@@ -51,7 +51,7 @@ def is_bookkeeping(message: str) -> bool:
 
 
 #: RE2 versions of the patterns above for vectorised matching (Arrow compute has no lookbehind).
-_REPORT_RE2 = (r"(?:REPORT\s+RequestId:\s*(?P<aws_id>\S+)\s+)?(?:^|[^A-Za-z])"
+_REPORT_RE2 = (r"(?:REPORT\s+RequestId:\s*(?P<aws_id>\S+)\s+|^|[^A-Za-z])"
                r"Duration:\s*(?P<duration>[0-9]+(?:\.[0-9]+)?)\s*ms\s+Billed Duration:")
 _BOOKKEEPING_RE2 = (r"^(?:[ \t\r]*(?:START RequestId:[^\n]*|END RequestId:[^\n]*|"
                     r"XRAY TraceId:[^\n]*|(?:REPORT[ \t]+RequestId:[ \t]*\S+[ \t]+)?"
@@ -111,9 +111,11 @@ def apply_reports(events: pd.DataFrame) -> pd.DataFrame:
     own = events["duration_ms"].to_numpy(dtype=float, na_value=np.nan).copy()
     own[where] = durations.to_numpy(zero_copy_only=False)
     filled = np.where(np.isnan(own), joined, own)
-    levels = events["level"].to_numpy(dtype=object, na_value=None).copy()
-    levels[where[bookkeeping]] = "info"
     out = events.copy()
-    out["duration_ms"] = pd.array(filled, dtype=pd.Float64Dtype()).fillna(pd.NA)
-    out["level"] = pd.array(levels, dtype=events["level"].dtype)
+    out["duration_ms"] = pd.array(filled, dtype=pd.Float64Dtype())
+    quiet = where[bookkeeping]
+    if len(quiet) and (events["level"].iloc[quiet] != "info").any():
+        levels = events["level"].to_numpy(dtype=object, na_value=None).copy()
+        levels[quiet] = "info"
+        out["level"] = pd.array(levels, dtype=events["level"].dtype)
     return out

@@ -232,6 +232,8 @@ def _connect():
     import duckdb
 
     con = duckdb.connect()
+    # large_string is what pandas' Arrow string dtype holds: no copy when converting
+    con.execute("SET arrow_large_buffer_size = true")
     threads = os.environ.get("IRKIT_THREADS")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
