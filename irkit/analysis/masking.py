@@ -57,7 +57,8 @@ _TOKEN_MASKS: list[tuple[str, str]] = [
              r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*)?"
              r"(?![\w:])"),
     # Paths: /a/b, ./a, ~/a; a path swallows an IP:port inside it (/10.1.2.3:5000).
-    ("path", r"(?<![\w./~:-])(?:~|\.{1,2})?/(?:[\w.@%+~:,=-]+/?)+"),
+    # Next.js route segments ([slug], [...rest]) are part of the path.
+    ("path", r"(?<![\w./~:-])(?:~|\.{1,2})?/(?:(?:[\w.@%+~:,=-]|\[[\w.@%+~:,=-]*\])+/?)+"),
     # Identifiers made of a word prefix and numbers: blk_-123, job_1445_0020, attempt_1_m_2_0.
     ("numbered_id", r"\b[A-Za-z]+(?:_[A-Za-z]+)*_-?\d+(?:_[A-Za-z0-9]+)*\b"),
     ("ipv4", r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.]\w)"),
