@@ -83,10 +83,12 @@ T0_MS = 1_754_300_000_000  # 2025-08-04T09:33:20Z
 DEPLOYMENT = "dpl_7Hq2kLmN3pQrStUvWxYz0123"
 
 
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
+
+
 def _record(i: int, t_ms: int, *, status: int = 200, level: str = "info",
             message: str | None = "ok", ip: str = "198.51.100.23",
-            path: str = "/api/orders/991", ua: str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
-            ) -> dict[str, Any]:
+            path: str = "/api/orders/991", ua: str = FIREFOX) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "id": f"{t_ms}{i:015d}", "deploymentId": DEPLOYMENT, "source": "lambda",
         "host": "shop-web-k3j9x2-acme.vercel.app", "timestamp": t_ms,
