@@ -58,8 +58,6 @@ class DaskEngine(Engine):
     def load(self, paths: Sequence[str | os.PathLike[str]], events_dir: Path, *,
              origins: Mapping[str, str] | None = None,
              progress: ProgressFn | None = None) -> tuple[Partitions, list[FileLoad]]:
-        from distributed import as_completed
-
         start_partitions(events_dir)
         futures = [
             self.client.submit(load_file, str(p), str(events_dir), i,
@@ -68,12 +66,11 @@ class DaskEngine(Engine):
                                pure=False)
             for i, p in enumerate(paths)
         ]
-        loads: dict[int, FileLoad] = {}
-        index = {f.key: i for i, f in enumerate(futures)}
+        ordered: list[FileLoad] = []
         try:
-            for fut in as_completed(futures):
+            for fut in futures:  # in file order; the cluster runs them all meanwhile
                 item = fut.result()
-                loads[index[fut.key]] = item
+                ordered.append(item)
                 if progress is not None:
                     progress("load", item.rows, Path(item.path).name)
         except IrkitError:
@@ -82,7 +79,6 @@ class DaskEngine(Engine):
             raise IrkitError(f"dask scheduler {self.address}: load task failed: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                              ) from None
-        ordered = [loads[i] for i in range(len(futures))]
         finish_partitions(events_dir, ordered)
         return open_partitions(events_dir), ordered
 
