@@ -155,7 +155,7 @@ def make(
     after_d = durations[after_mask] if onset_min is not None else np.array([])
     truth = {
         "onset": START + pd.Timedelta(minutes=onset_min) if onset_min is not None and (
-            creep or incident_error > base_error) else None,
+            creep or incident_error > base_error or latency_after != latency_before) else None,
         "recovery": (START + pd.Timedelta(minutes=recovery_min)
                      if recovery_min is not None and onset_min is not None else None),
         "bad_deployment_id": "dpl_bad" if bad_deploy and onset_min is not None else None,
@@ -168,3 +168,38 @@ def make(
         "requests": n, "failed": int(failed.sum()),
     }
     return Synth(events=events, deployments=deps, truth=truth)
+
+
+# -- the demo generator's incidents, loaded through the real loaders ---------------------------
+
+#: (scenario, seed) pairs the analytics tests check against the demo's truth.
+DEMO_CASES = [("default", 0), ("default", 7), ("latency_creep", 0), ("no_deployment", 0),
+              ("low_traffic", 3), ("quiet", 0)]
+DEMO_EVENTS = 30_000
+_DEMO_CACHE: dict[tuple[str, int], dict] = {}
+
+
+def demo_case(root, scenario: str, seed: int) -> dict:
+    """Generate and load one demo incident once per test process (they take seconds each).
+
+    Returns ``{"events", "deployments", "metrics", "truth"}``; ``root`` is a session temp dir.
+    """
+    key = (scenario, seed)
+    if key not in _DEMO_CACHE:
+        import irkit
+        from irkit import demo
+
+        inc = demo.generate(root / f"{scenario}-{seed}", seed=seed, scenario=scenario,
+                            events=DEMO_EVENTS)
+        _DEMO_CACHE[key] = {
+            "events": irkit.load(inc.logs),
+            "deployments": irkit.load_deployments(inc.deployments),
+            "metrics": irkit.load_metrics(inc.metrics),
+            "truth": inc.truth,
+        }
+    return _DEMO_CACHE[key]
+
+
+def ts(value) -> pd.Timestamp | None:
+    """Truth times come as ISO strings or timestamps."""
+    return None if value is None else pd.Timestamp(value).tz_convert("UTC")
