@@ -25,6 +25,8 @@ from irkit import schema
 from irkit.errors import IrkitError
 
 TABLE_NAMES = ("events", "deployments", "metrics", "rejected")
+#: Size of the demo a template prepares for itself when opened by hand (quick to build).
+DEMO_EVENTS = 30_000
 
 
 def json_default(value: Any) -> Any:
@@ -200,7 +202,7 @@ def demo_paths() -> dict[str, str]:
         from irkit.demo import generate
 
         out.mkdir(parents=True, exist_ok=True)
-        incident = generate(out / "raw", seed=0)
+        incident = generate(out / "raw", seed=0, events=DEMO_EVENTS)
         ingest_evidence(
             {"logs": list(incident.logs), "deployments": [incident.deployments],
              "metrics": [incident.metrics], "traces": [incident.traces]},
