@@ -367,11 +367,6 @@ def test_irkit_open_reports_run_no_script_and_csvs_hold_no_formula(redacted_run:
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("e2e")
-@pytest.mark.xfail(
-    reason="incident runner redacts only the events table: findings, notes, deployments and "
-           "the PIR markdown still need irkit.redact.redact_value/redact_frame when redact=True",
-    strict=False,
-)
 def test_irkit_open_redacted_reports_hold_no_ip_or_email(redacted_run: Path) -> None:
     manifest = json.loads((redacted_run / "manifest.json").read_text())
     assert manifest["params"]["redact"] is True  # the manifest records a redacted run
