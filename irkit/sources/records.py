@@ -33,8 +33,9 @@ import pyarrow as pa
 from irkit import schema
 from irkit.sources.base import Rejections, count_lines, is_gzip
 
-#: Records larger than this are not read by duckdb (they go to the slow path, which has no limit).
-MAX_OBJECT_BYTES = 512 * 1024 * 1024
+#: Records larger than this are not read by duckdb (they go to the slow path, which has no
+#: limit).  duckdb allocates buffers of twice this size per thread, so it bounds peak memory.
+MAX_OBJECT_BYTES = 32 * 1024 * 1024
 LINE_FIELD = "_irkit_line"
 _INT64 = (-(2**63), 2**63 - 1)
 #: Accepted epoch-millisecond range (years 1970..9999); outside it a timestamp becomes NA.
