@@ -29,9 +29,10 @@ def load(paths: tuple[Path, ...], format_: str, out: Path | None, as_json: bool)
     files = expand_paths(paths)
     total = sum(path.stat().st_size for path in files)
     if sys.stderr.isatty() and total > PROGRESS_BYTES:
+        from rich.console import Console
         from rich.progress import Progress
 
-        with Progress(console=None, transient=True) as progress:
+        with Progress(console=Console(stderr=True), transient=True) as progress:
             task = progress.add_task("loading", total=total)
             result = load_report(files, format_, on_file=lambda path, _report:
                                  progress.advance(task, path.stat().st_size))
