@@ -508,6 +508,7 @@ def _request_rows(rnd: random.Random, req: _Request, deps: list[dict[str, Any]],
     entry = ENTRYPOINTS.get(req.route)
     entry_frag = f'"entrypoint":"{entry}",' if entry and req.source != "static" else ""
     route_frag = f'"path":{_js(req.route)},'
+    # WAF verdicts live inside ``proxy`` in Vercel's drain schema.
     waf = ('"wafAction":"deny","wafRuleId":"rule_path_traversal",'
            if req.source == "firewall" else "")
     items: list[tuple[str, str, str | None, int]] = []  # (level, type, message, offset ms)
@@ -525,9 +526,9 @@ def _request_rows(rnd: random.Random, req: _Request, deps: list[dict[str, Any]],
         rows.append((ts, _DRAIN_LINE.format(
             f"{ts}{counter:015d}", dep["uid"], req.source, dep["url"], ts, level,
             f'"message":{_js(text)},' if text is not None else "",
-            f'"type":"{typ}",' if typ else "", entry_frag, route_frag + waf,
+            f'"type":"{typ}",' if typ else "", entry_frag, route_frag,
             rid, exec_region, trace, req.t_ms, req.method, ppath, ua, req.region, referer,
-            status, req.ip, req.bytes, path_type, cache, lambda_region)))
+            status, req.ip, req.bytes, path_type, cache, lambda_region + waf)))
     return rows, counter
 
 
