@@ -125,3 +125,37 @@ def test_window_clips_like_compute_findings(demo_incident, tmp_path):
                           window=(start, end))
     assert _without_clock(got) == _without_clock(expected)
     assert got["events"]["total"] < len(loaded.events)
+
+
+def _drain(rid: str, ts: int, **extra) -> str:
+    record = {"id": f"{ts}", "deploymentId": "dpl_1", "projectId": "prj_1", "source": "lambda",
+              "host": "x.vercel.app", "timestamp": ts, "requestId": rid, "level": "info",
+              "message": "hello", **extra}
+    return json.dumps(record)
+
+
+def test_report_line_in_another_file_fills_the_request(tmp_path):
+    """A REPORT line in a later file gives the earlier rows their duration, as in pandas."""
+    from irkit.analysis import buckets
+    from irkit.engine import local
+    from irkit.sources import load_report
+
+    first = tmp_path / "a.ndjson"
+    second = tmp_path / "b.ndjson"
+    first.write_text("\n".join([
+        _drain("r1", 1_773_000_000_000, source="edge", proxy={"statusCode": 200,
+                                                               "clientIp": "1.2.3.4"}),
+        _drain("r2", 1_773_000_001_000, level="error", message="boom 42"),
+    ]) + "\n")
+    second.write_text("\n".join([
+        _drain("r1", 1_773_000_002_000, message="REPORT RequestId: aws-1\tDuration: 123.4 ms\t"
+                                                "Billed Duration: 124 ms"),
+        _drain("r2", 1_773_000_003_000, message="END RequestId: aws-2"),
+    ]) + "\n")
+    expected = buckets.requests(load_report([str(first), str(second)]).events)
+    parts, _ = get_engine("local").load([str(first), str(second)], tmp_path / "events")
+    con = local.connect()
+    local.events_view(con, parts)
+    got = buckets._typed(local.frame(con, local.requests_sql("ev")))
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.loc[got["request_id"] == "r1", "duration_ms"].item() == 123.4

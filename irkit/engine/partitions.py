@@ -68,23 +68,47 @@ class FileLoad:
 
 
 def hour_key(ts: pd.Series) -> pd.Series:
-    """The partition key of each timestamp: ``YYYY-MM-DDTHH`` (UTC)."""
-    return ts.dt.strftime("%Y-%m-%dT%H")
+    """The partition key of each timestamp: ``YYYY-MM-DDTHH`` (UTC); formats each hour once."""
+    hours = ts.dt.floor("1h")
+    codes, uniques = pd.factorize(hours)
+    labels = np.array([*pd.DatetimeIndex(uniques).strftime("%Y-%m-%dT%H"), "none"],
+                      dtype=object)
+    return pd.Series(labels[np.where(codes >= 0, codes, len(uniques))], index=ts.index)
 
 
-def _report_columns(frame: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
-    from irkit.sources.lambda_report import parse_report
+def apply_report_lines(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    """The row-local half of ``apply_reports``, vectorised, plus the REPORT join keys.
+
+    A REPORT line's own ``duration_ms`` becomes its duration and a bookkeeping-only line turns
+    ``info``; filling the *other* rows of the request is left to the SQL view over all
+    partitions (:func:`irkit.engine.local.events_view`), which sees every file at once.
+    Returns the frame, each row's REPORT duration (NaN if none) and AWS request id.
+    """
+    from irkit.sources.lambda_report import REPORT_RE, is_bookkeeping
 
     n = len(frame)
     ms = np.full(n, np.nan)
-    aws: list[str | None] = [None] * n
+    aws = pd.Series(pd.array([None] * n, dtype=schema.STRING), index=frame.index)
     msgs = frame["message"]
     cand = msgs.str.contains("Duration:", regex=False).fillna(False).to_numpy(bool)
-    for i in cand.nonzero()[0]:
-        parsed = parse_report(msgs.iat[i])
-        if parsed is not None:
-            ms[i], aws[i] = parsed
-    return ms, aws
+    if not cand.any():
+        return frame, ms, aws
+    found = msgs[cand].astype(object).str.extract(REPORT_RE)
+    dur = pd.to_numeric(found["duration"], errors="coerce").to_numpy("float64")
+    hit = ~np.isnan(dur)
+    rows = np.flatnonzero(cand)[hit]
+    if len(rows) == 0:
+        return frame, ms, aws
+    ms[rows] = dur[hit]
+    aws.iloc[rows] = found["aws_id"].to_numpy(object)[hit]
+    duration = frame["duration_ms"].copy()
+    duration.iloc[rows] = ms[rows]
+    level = frame["level"].copy()
+    texts = msgs.iloc[rows]
+    unique = {m: is_bookkeeping(m) for m in pd.unique(texts)}
+    book = texts.map(unique).to_numpy(bool)
+    level.iloc[rows[book]] = "info"
+    return frame.assign(duration_ms=duration, level=level), ms, aws
 
 
 def _arrow_schema() -> pa.Schema:
@@ -117,17 +141,12 @@ def _write_atomic(table: pa.Table, target: Path) -> None:
 def write_batch(frame: pd.DataFrame, events_dir: Path, file_index: int, batch_index: int,
                 first_row: int, arrow_schema: pa.Schema | None = None) -> dict[str, int]:
     """Write one canonical events batch as one part per hour it touches; return rows per hour."""
-    from irkit.sources.lambda_report import apply_reports
-
     if frame.empty:
         return {}
-    ms, aws = _report_columns(frame)
-    frame = apply_reports(frame)
+    frame, ms, aws = apply_report_lines(frame)
     seq = (np.int64(file_index) << SEQ_SHIFT) + first_row + np.arange(len(frame), dtype=np.int64)
-    frame = frame.assign(_seq=seq, _report_ms=ms,
-                         _report_aws=pd.array(aws, dtype=schema.STRING))
-    valid = frame["timestamp"].notna()
-    hours = hour_key(frame["timestamp"]).where(valid, "none")
+    frame = frame.assign(_seq=seq, _report_ms=ms, _report_aws=aws)
+    hours = hour_key(frame["timestamp"])
     table = pa.Table.from_pandas(frame, schema=arrow_schema or _arrow_schema(),
                                  preserve_index=False)
     written: dict[str, int] = {}
