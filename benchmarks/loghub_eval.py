@@ -95,8 +95,16 @@ def parse_per_line_csv(text: str) -> tuple[list[str], list[str]]:
         if int(row["line"]) != expected:
             raise ValueError(f"line {row['line']} out of order (expected {expected})")
         ids.append(row["pattern_id"])
-        templates.append(row["template"])
+        templates.append(_unneutralise(row["template"]))
     return ids, templates
+
+
+def _unneutralise(template: str) -> str:
+    """Undo the CSV formula guard: irkit writes a template that starts with ``= + - @`` (or tab,
+    CR) with a leading ``'``, as spreadsheets do; a spreadsheet shows it without the quote."""
+    if template[:1] == "'" and template[1:2] in ("=", "+", "-", "@", "\t", "\r"):
+        return template[1:]
+    return template
 
 
 def show_errors(name: str, truth: list[str], ids: list[str], templates: list[str],

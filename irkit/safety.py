@@ -11,9 +11,10 @@ import csv
 import html
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported lazily: `irkit patterns --text` must start fast
+    import pandas as pd
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -31,6 +32,10 @@ INVISIBLE = frozenset(
 _VISIBLE = {ord(c): f"<U+{ord(c):04X}>" for c in INVISIBLE}
 
 
+def _missing(value: Any) -> bool:
+    return value is None or type(value).__name__ == "NAType"  # pd.NA, without importing pandas
+
+
 def visible_text(value: str) -> str:
     """Replace invisible direction and zero-width characters by visible ``<U+XXXX>`` marks."""
     return value.translate(_VISIBLE)
@@ -38,14 +43,14 @@ def visible_text(value: str) -> str:
 
 def html_text(value: Any) -> str:
     """Escape a value for HTML text and attributes (also used for plotly labels/hover text)."""
-    if value is None or value is pd.NA:
+    if _missing(value):
         return ""
     return html.escape(visible_text(str(value)), quote=True)
 
 
 def markdown_text(value: Any) -> str:
     """Escape a value for Markdown so it renders as literal text, never as markup or HTML."""
-    if value is None or value is pd.NA:
+    if _missing(value):
         return ""
     text = " ".join(visible_text(str(value)).split())  # no line breaks: they end a table row
     # quote=False: the entities for quotes (&#x27;) contain "#", which the Markdown escaping
@@ -62,6 +67,8 @@ def csv_cell(value: Any) -> Any:
 
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` whose text cells cannot run as formulas in a spreadsheet."""
+    import pandas as pd
+
     out = frame.copy()
     for name in out.columns:
         col = out[name]

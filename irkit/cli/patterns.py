@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from irkit.errors import IrkitError
+from irkit.safety import csv_cell
 
 
 def read_text_lines(path: Path) -> list[str]:
@@ -47,6 +48,12 @@ def read_text_lines(path: Path) -> list[str]:
 
 
 def _csv_field(value: str) -> str:
+    """A CSV field for a template: formula prefixes neutralised (``'``), quoted when needed.
+
+    Templates come from log text, which attackers write; a template that starts with ``=``,
+    ``+``, ``-``, ``@``, tab or CR is written with a leading ``'`` as in every irkit CSV export.
+    """
+    value = csv_cell(value)
     if any(ch in value for ch in ',"\n\r'):
         return '"' + value.replace('"', '""') + '"'
     return value
