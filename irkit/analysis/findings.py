@@ -8,7 +8,8 @@ missing — never NaN, numpy scalars or timestamps.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,21 +26,27 @@ TOP_PATTERNS = 10
 def compute_findings(*, incident_id: str, severity: str, events: pd.DataFrame,
                      deployments: pd.DataFrame | None, metrics: pd.DataFrame | None,
                      rejected_count: int, window: Mapping[str, object] | tuple | None = None,
-                     notes: Iterable[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                     notes: Iterable[Mapping[str, Any]] | None = None,
+                     timings: dict[str, float] | None = None) -> dict[str, Any]:
     """The whole SPEC findings.json object for one run.
 
     ``window`` is ``{"start", "end"}`` (or a pair); events outside it are ignored, and it
     defaults to the span of the events.  ``notes`` are scribe entries ``{time, author, text}``.
+    ``timings``, when given, receives the seconds each step took (for benchmarks and logs).
     """
+    clock = _Clock(timings)
     start, end = _window(window, events)
     if start is not None or end is not None:
         events = _clip(events, start, end)
-    reqs = buckets.requests(events)
-    found = onset.find_onset(events)
-    pattern_table = _patterns(events, deployments)
-    security = _security(events)
-    suspect_frame = suspects.rank_deployments(events, deployments, onset=found.onset,
-                                              patterns=pattern_table)
+    reqs = clock("requests", lambda: buckets.requests(events))
+    found = clock("onset", lambda: onset.find_onset(events))
+    pattern_table = clock("patterns", lambda: _patterns(events, deployments))
+    security = clock("security", lambda: _security(events))
+    suspect_frame = clock("suspects", lambda: suspects.rank_deployments(
+        events, deployments, onset=found.onset, patterns=pattern_table))
+    latency_ms = clock("latency", lambda: latency.latency_findings(
+        events, onset=found.onset, metrics=metrics, recovery=found.recovery))
+    impact_all = clock("impact", lambda: impact.impact_findings(events))
     errors = int(events["level"].isin(list(schema.ERROR_LEVELS)).fillna(False).sum())
     findings: dict[str, Any] = {
         "incident_id": incident_id,
@@ -54,9 +61,8 @@ def compute_findings(*, incident_id: str, severity: str, events: pd.DataFrame,
         "onset_method": found.method,
         "suspect_deployments": [_suspect(row) for row in suspect_frame.to_dict("records")],
         "top_patterns": _top_patterns(pattern_table),
-        "latency_ms": latency.latency_findings(events, onset=found.onset, metrics=metrics,
-                                               recovery=found.recovery),
-        "impact": impact.impact_findings(events),
+        "latency_ms": latency_ms,
+        "impact": impact_all,
         "incident_impact": (impact.impact_findings(events, start=found.onset,
                                                    end=found.recovery)
                             if found.onset is not None else None),
@@ -67,6 +73,22 @@ def compute_findings(*, incident_id: str, severity: str, events: pd.DataFrame,
                                             iso_times=True),
     }
     return jsonable(findings)
+
+
+class _Clock:
+    """Run a step and add its wall time to ``timings`` (a no-op wrapper without it)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    def __call__(self, name: str, step: Callable[[], Any]) -> Any:
+        if self.timings is None:
+            return step()
+        t = time.perf_counter()
+        try:
+            return step()
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
 
 
 def _window(window: Mapping[str, object] | tuple | None,
