@@ -70,7 +70,7 @@ def compute_findings(*, incident_id: str, severity: str, events: pd.DataFrame,
         "timeline": timeline.build_timeline(events, deployments, onset=found.onset,
                                             recovery=found.recovery, notes=notes,
                                             patterns=pattern_table, security=security,
-                                            iso_times=True),
+                                            onset_method=found.method, iso_times=True),
     }
     return jsonable(findings)
 

@@ -91,17 +91,21 @@ def build_timeline(events: pd.DataFrame | None, deployments: pd.DataFrame | None
                    notes: Iterable[Mapping[str, Any]] | None = None,
                    patterns: pd.DataFrame | None = None,
                    security: Mapping[str, Any] | None = None,
+                   onset_method: str = "error-rate",
                    iso_times: bool = False) -> list[dict[str, Any]]:
     """Every dated fact of the incident, sorted by time (then by ``KINDS`` order).
 
     ``patterns`` (pattern table) and ``security`` (:func:`security_findings` result) are used
-    when given; ``events`` is only needed for the onset's context (error rate) and may be
-    None.  ``notes`` are scribe entries ``{time, author, text}``.  ``iso_times`` gives
-    findings.json's ISO strings instead of timestamps.
+    when given; ``events`` is accepted for symmetry with the other analyses and may be None.
+    ``onset_method`` is :class:`~irkit.analysis.onset.Onset`'s ``method`` (error-rate or
+    latency onset).  ``notes`` are scribe entries ``{time, author, text}``.  ``iso_times``
+    gives findings.json's ISO strings instead of timestamps.
     """
     entries: list[dict[str, Any] | None] = [*_deployment_entries(deployments)]
     if onset is not None:
-        entries.append(_entry(onset, "onset", "error onset: errors rose above the baseline"))
+        text = ("latency onset: response times started rising above the baseline"
+                if onset_method == "latency" else "error onset: errors rose above the baseline")
+        entries.append(_entry(onset, "onset", text))
     if recovery is not None:
         entries.append(_entry(recovery, "recovery", "recovery: error rate back near baseline"))
     entries += _pattern_entries(patterns)
