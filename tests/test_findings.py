@@ -94,3 +94,23 @@ def test_demo_findings_default(tmp_path_factory) -> None:
     flagged = {s["ip"] for s in out["security"]["suspicious_ips"]}
     assert set(truth["scanner_ips"]) <= flagged
     assert any(e["kind"] == "security" for e in out["timeline"])
+
+
+def test_timeline_orders_kinds_and_flattens_log_text() -> None:
+    from irkit.analysis.timeline import build_timeline
+
+    deps = schema.conform(pd.DataFrame({
+        "deployment_id": ["dpl_1"], "created": [pd.Timestamp("2025-01-01T10:00:00Z")],
+        "ready": [pd.Timestamp("2025-01-01T10:01:00Z")], "commit_sha": ["0123456789abcdef"],
+        "commit_message": ["fix: <script>x</script>\nsecond line"], "target": ["production"],
+    }), "deployments")
+    security = {"suspicious_ips": [{"ip": "203.0.113.9", "requests": 40,
+                                    "reasons": ["scanner_ua"],
+                                    "first_seen": "2025-01-01T10:01:00Z"}]}
+    out = build_timeline(None, deps, onset=pd.Timestamp("2025-01-01T10:01:00Z"),
+                         security=security, onset_method="latency", iso_times=True)
+    assert [e["kind"] for e in out] == ["deployment", "deployment-ready", "onset", "security"]
+    assert out[0]["text"] == ("deployment dpl_1 (0123456: fix: <script>x</script> second line) "
+                              "created to production")       # raw, one line; escaped on display
+    assert out[2]["text"].startswith("latency onset")
+    assert out[0]["time"] == "2025-01-01T10:00:00.000Z"
