@@ -25,15 +25,17 @@ from pathlib import Path
 
 import pandas as pd
 
+# Peak RSS is read from /proc (VmHWM, reset by exec); getrusage's ru_maxrss survives exec and
+# would report the parent's peak (the pandas baseline) instead.
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from irkit.sources import load_report
 start = time.perf_counter()
 result = load_report(sys.argv[1])
 seconds = time.perf_counter() - start
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({"rows": len(result.events), "rejected": len(result.rejected),
-                  "seconds": seconds,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "seconds": seconds, "peak_rss_mb": int(hwm.split()[1]) / 1024}))
 """
 
 
@@ -86,6 +88,7 @@ def main() -> None:
     irkit_s, events = timed(lambda: irkit.load(small), args.runs)
     pandas_s, frame = timed(lambda: baseline(small), args.baseline_runs)
     assert len(events) == len(frame) == ratio_lines, (len(events), len(frame))
+    del events, frame
     print(f"{ratio_lines:,} lines ({small.stat().st_size / 1e6:.0f} MB): "
           f"irkit.load {irkit_s:.2f} s ({ratio_lines / irkit_s:,.0f} lines/s), "
           f"pandas read_json+json_normalize {pandas_s:.2f} s "

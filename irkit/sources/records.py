@@ -235,6 +235,8 @@ def _connect():
     con = duckdb.connect()
     # large_string is what pandas' Arrow string dtype holds: no copy when converting
     con.execute("SET arrow_large_buffer_size = true")
+    # never draw a progress bar on the user's terminal (it would corrupt `irkit load --json`)
+    con.execute("SET enable_progress_bar = false")
     threads = os.environ.get("IRKIT_THREADS")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
