@@ -170,3 +170,13 @@ def test_cli_json_report_and_parquet_round_trip(tmp_path: Path) -> None:
     back = pd.read_parquet(out)
     schema.validate(back)
     pd.testing.assert_frame_equal(back, irkit.load([bad, DATA / "drain_delivery.json"]))
+
+
+def test_glob_characters_in_file_names_never_read_other_files(tmp_path: Path) -> None:
+    decoy = tmp_path / "drain1.ndjson"
+    decoy.write_text((CURRENT.read_text().splitlines()[0] + "\n") * 5)
+    named = tmp_path / "drain[1].ndjson"
+    shutil.copy(CURRENT, named)
+    events = irkit.load(named)
+    assert list(events["origin_line"]) == [1, 2, 3, 4, 5]
+    assert events["message"].nunique() > 1  # not the decoy's five copies of one line

@@ -259,6 +259,11 @@ def _query(spec: RecordSpec, source: Path, origin_file: str, *, gz: bool, with_l
             f"FROM {relation} AS r")
 
 
+def duckdb_safe(path: Path) -> bool:
+    """duckdb expands glob characters in file names: such a name could read *other* files."""
+    return not any(char in str(path) for char in "*?[]{}")
+
+
 def _with_lines(batch: pa.RecordBatch | pa.Table, first: int) -> pa.Table:
     table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
     lines = pa.array(np.arange(first, first + table.num_rows, dtype=np.int64))
@@ -270,7 +275,7 @@ def _with_lines(batch: pa.RecordBatch | pa.Table, first: int) -> pa.Table:
 
 def fast_events(path: Path, spec: RecordSpec, origin_file: str) -> pd.DataFrame | None:
     """The whole NDJSON file through duckdb, or ``None`` if the slow path must take over."""
-    if not spec.one_row_per_record:
+    if not spec.one_row_per_record or not duckdb_safe(path):
         return None
     gz = is_gzip(path)
     con = _connect()
@@ -294,7 +299,7 @@ def iter_fast_batches(path: Path, spec: RecordSpec, origin_file: str,
     ``1..next_line-1``; the caller continues with the slow path from ``next_line``.
     """
     counted = count_lines(path)
-    if not counted.complete or not spec.one_row_per_record:
+    if not counted.complete or not spec.one_row_per_record or not duckdb_safe(path):
         yield 1, None
         return
     con = _connect()
