@@ -29,7 +29,7 @@ from irkit import __version__
 from irkit.errors import IrkitError
 from irkit.incident import archive as arc
 from irkit.incident.ids import validate_incident_id, validate_severity
-from irkit.incident.ingest import check_inputs, ingest_evidence
+from irkit.incident.ingest import check_copies, check_inputs, ingest_evidence
 from irkit.incident.manifest import MANIFEST, build_manifest, write_manifest
 from irkit.incident.reports import MAX_REPORT_BYTES, ReportInfo
 from irkit.incident.secrets import SecretLeak, check_no_secrets, secret_values
@@ -358,6 +358,7 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
                 times={"started_at": started.isoformat(), "finished_at": finished.isoformat(),
                        "seconds": {k: round(v, 3) for k, v in timings.items()}},
                 previous=previous)
+            check_copies(ingested.evidence, manifest["files"])
             write_manifest(pending.path, manifest)
             check_no_secrets(pending.path, secrets)
             arc.make_read_only(pending.path)
