@@ -125,3 +125,25 @@ def test_response_times_against_sla() -> None:
     assert rows[0]["value"] == "7 min 00 s" and rows[0]["met"] is True  # 15 min SLA
     assert response_times(FINDINGS, notes, "SEV-1")[0]["met"] is False  # 5 min SLA
     assert rows[1]["value"] == "5 min 00 s"  # onset 09:40 -> alert 09:45
+
+
+def test_findings_table_and_security_timeline() -> None:
+    from irkit.incident.sections import findings_table, security_timeline
+
+    security = {
+        "suspicious_ips": [{"ip": "185.220.101.47", "requests": 54, "reasons": ["scanner_ua"],
+                            "first_seen": "2025-01-31T09:22:01Z",
+                            "last_seen": "2025-01-31T09:30:00Z"}],
+        "scanner_paths": [{"target": "/.env", "requests": 10, "clients": 1,
+                           "first_seen": "2025-01-31T09:22:02Z"}],
+        "auth_failures": {"burst_minutes": ["2025-01-31T09:25:00Z"]},
+    }
+    timeline = security_timeline(security)
+    assert [e["kind"] for e in timeline] == ["suspicious client", "scanner path",
+                                             "auth-failure burst", "suspicious client"]
+    table = findings_table(timeline)
+    assert str(table["time"].dtype).startswith("datetime64") and table["time"].dt.tz is not None
+    assert findings_table({"deny": 4}).to_dict("list") == {"key": ["deny"], "value": [4]}
+    assert findings_table(None).empty
+    mixed = findings_table([{"time": "not a time"}])
+    assert mixed["time"].tolist() == ["not a time"]  # left alone unless every value parses

@@ -28,6 +28,20 @@ def findings_table(value: Any, *, columns: list[str] | None = None) -> pd.DataFr
         frame = pd.DataFrame({"value": [value]})
     if columns is not None:
         frame = frame.reindex(columns=[c for c in columns if c in frame.columns] or columns)
+    return _times_as_utc(frame)
+
+
+#: Findings columns that hold ISO times (shown as UTC times, not as raw strings).
+TIME_COLUMNS = {"time", "created", "ready", "live_at", "first_seen", "last_seen", "minute",
+                "collected_at", "original_mtime", "onset", "recovery"}
+
+
+def _times_as_utc(frame: pd.DataFrame) -> pd.DataFrame:
+    for name in frame.columns:
+        if name in TIME_COLUMNS and not pd.api.types.is_datetime64_any_dtype(frame[name]):
+            converted = pd.to_datetime(frame[name], utc=True, errors="coerce", format="ISO8601")
+            if converted.notna().sum() == frame[name].notna().sum():  # only if all parse
+                frame = frame.assign(**{name: converted})
     return frame
 
 
