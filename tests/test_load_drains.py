@@ -180,3 +180,19 @@ def test_glob_characters_in_file_names_never_read_other_files(tmp_path: Path) ->
     events = irkit.load(named)
     assert list(events["origin_line"]) == [1, 2, 3, 4, 5]
     assert events["message"].nunique() > 1  # not the decoy's five copies of one line
+
+
+def test_level_normalisation_and_inference(tmp_path: Path) -> None:
+    base = json.loads(CURRENT.read_text().splitlines()[2])  # static 200 row
+    cases = [({"level": "WARN"}, "warning"), ({"level": "Critical"}, "fatal"),
+             ({"level": "trace"}, "debug"), ({"level": "error"}, "error"),
+             ({"type": "stderr"}, "error"), ({"statusCode": 503}, "error"),
+             ({"level": "chatty"}, "info"), ({}, "info")]
+    lines = []
+    for change, _ in cases:
+        record = {k: v for k, v in base.items() if k != "level"}
+        record.update(change)
+        lines.append(json.dumps(record))
+    path = tmp_path / "levels.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    assert list(irkit.load(path)["level"]) == [want for _, want in cases]

@@ -36,9 +36,11 @@ def nullif_blank(expr: str) -> str:
 def level(level_expr: str, type_expr: str = "NULL", status_expr: str = "NULL") -> str:
     """Canonical level; when missing or unknown: stderr or status >= 500 → error, else info."""
     cases = " ".join(f"WHEN '{alias}' THEN '{canon}'" for alias, canon in LEVEL_ALIASES.items())
-    return (f"COALESCE(CASE lower(trim({level_expr})) {cases} END, "
+    canonical = ", ".join(f"'{name}'" for name in ("info", "warning", "error", "fatal", "debug"))
+    return (f"CASE WHEN {level_expr} IN ({canonical}) THEN {level_expr} ELSE "
+            f"COALESCE(CASE lower(trim({level_expr})) {cases} END, "
             f"CASE WHEN lower({type_expr}) = 'stderr' OR {status_expr} >= 500 "
-            f"THEN 'error' ELSE 'info' END)")
+            f"THEN 'error' ELSE 'info' END) END")
 
 
 def epoch_ms(expr: str) -> str:
