@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from irkit import schema
-from irkit.analysis.grouping import Engine, group_messages
+from irkit.analysis.grouping import Engine, group_messages, pattern_id_for
 
 #: Example messages kept per pattern.
 EXAMPLES = 3
@@ -44,12 +44,33 @@ def label(events: pd.DataFrame, *, levels: Iterable[str] | None = schema.ERROR_L
           engine: Engine | None = None) -> pd.DataFrame:
     """The selected events with two added columns, ``pattern_id`` and ``template``."""
     chosen = _select(events, levels)
-    msgs = chosen["message"].fillna("").astype(str).tolist()
-    grouping = group_messages(msgs, engine=engine)
+    has_text = chosen["message"].notna().to_numpy(dtype=bool)
+    grouping = group_messages(chosen["message"][has_text].astype(str).tolist(), engine=engine)
+    ids = pd.Series(pd.NA, index=chosen.index, dtype=schema.STRING)
+    templates = ids.copy()
+    ids[has_text] = grouping.ids()
+    templates[has_text] = grouping.per_line_templates()
+    # A failed request often has no log text (an edge 500, a crash): name it by what is known
+    # of it instead of lumping every such row into one empty pattern.
+    silent = templates[~has_text].index
+    if len(silent):
+        described = _describe_silent(chosen.loc[silent])
+        templates[silent] = described
+        ids[silent] = [pattern_id_for(t, "silent") for t in described]
     out = chosen.copy()
-    out["pattern_id"] = pd.array(grouping.ids(), dtype=schema.STRING)
-    out["template"] = pd.array(grouping.per_line_templates(), dtype=schema.STRING)
+    out["pattern_id"] = ids
+    out["template"] = templates
     return out
+
+
+def _describe_silent(rows: pd.DataFrame) -> list[str]:
+    """``(no message) GET /api/orders/[orderId] → 500`` for rows without a message."""
+    status = rows["status_code"].astype("string").fillna("?")
+    status = status.mask(rows["crashed"].fillna(False).astype(bool), "crashed")
+    method = rows["method"].fillna("")
+    route = rows["route"].fillna(rows["path"]).fillna("")
+    return [" ".join(f"(no message) {m} {r}".split()) + f" → {s}"
+            for m, r, s in zip(method, route, status, strict=True)]
 
 
 def _counts(series: pd.Series) -> dict:
