@@ -21,6 +21,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -279,13 +280,17 @@ def fast_events(path: Path, spec: RecordSpec, origin_file: str) -> pd.DataFrame 
         return None
     gz = is_gzip(path)
     con = _connect()
-    try:
-        table = con.sql(_query(spec, path, origin_file, gz=gz, with_line=False)).to_arrow_table()
-    except _data_errors():
-        return None
-    finally:
-        con.close()
-    counted = count_lines(path)
+    # the line count runs beside the query (duckdb and numpy release the GIL)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        counting = pool.submit(count_lines, path)
+        try:
+            query = _query(spec, path, origin_file, gz=gz, with_line=False)
+            table = con.sql(query).to_arrow_table()
+        except _data_errors():
+            return None
+        finally:
+            con.close()
+        counted = counting.result()
     if not counted.complete or counted.lines != table.num_rows:
         return None
     return arrow_to_events(_with_lines(table, 1))
