@@ -108,7 +108,9 @@ def response_times(findings: dict[str, Any], notes: list[dict[str, Any]],
 
     ack = span(start, times.acknowledged)
     rows = [
-        {"measure": "Time to acknowledge (alert → IC / irkit open)", "value": _duration(ack),
+        {"measure": "Time to acknowledge (" + ("alert" if times.alert else "error onset, no "
+                                                "alert noted") + " → IC / irkit open)",
+         "value": _duration(ack),
          "target": sla.response_text if sla else "n/a",
          "met": None if ack is None or sla is None else ack <= pd.Timedelta(sla.response)},
         {"measure": "Time to detect (error onset → alert)",
