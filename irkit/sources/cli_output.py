@@ -28,9 +28,9 @@ from pathlib import Path
 
 from irkit.errors import InputFormatError
 from irkit.sources import sqlfields as f
-from irkit.sources.base import FileReport, Loaded, Rejections, iter_lines
+from irkit.sources.base import Loaded, iter_lines
 from irkit.sources.jsoninput import document_records, first_char, head_objects, ndjson_records
-from irkit.sources.records import RawRejection, RecordSpec, slow_events
+from irkit.sources.records import RawRejection, RecordSpec, load_records
 from irkit.sources.registry import Format
 
 
@@ -233,37 +233,20 @@ def sniff_human(head: str) -> bool:
 # ------------------------------------------------------------------ readers
 
 
-def _read(path: Path, name: str, spec: RecordSpec, records: Iterator[tuple[int, object]]
-          ) -> Loaded:
-    origin = str(path)
-    rejections = Rejections(origin)
-    seen: set[int] = set()
-
-    def counted() -> Iterator[tuple[int, object]]:
-        for line, record in records:
-            seen.add(line)
-            yield line, record
-
-    events = slow_events(counted(), spec, origin, rejections)
-    report = FileReport(path=origin, format=name, lines=len(seen), rows=len(events),
-                        rejected=len(rejections))
-    return Loaded(kind="events", table=events, report=report, rejected=rejections.frame())
-
-
 def read_runtime(path: Path) -> Loaded:
-    return _read(path, "runtime-logs", RUNTIME, ndjson_records(path))
+    return load_records(path, "runtime-logs", RUNTIME, ndjson_records(path))
 
 
 def read_request_ndjson(path: Path) -> Loaded:
-    return _read(path, "request-logs", REQUEST, ndjson_records(path))
+    return load_records(path, "request-logs", REQUEST, ndjson_records(path))
 
 
 def read_request_api(path: Path) -> Loaded:
-    return _read(path, "request-logs-api", REQUEST, document_records(path, ("rows",)))
+    return load_records(path, "request-logs-api", REQUEST, document_records(path, ("rows",)))
 
 
 def read_text(path: Path) -> Loaded:
-    return _read(path, "vercel-logs-text", TEXT, text_records(path))
+    return load_records(path, "vercel-logs-text", TEXT, text_records(path))
 
 
 def read_human(path: Path) -> Loaded:

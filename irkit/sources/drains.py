@@ -20,12 +20,13 @@ from pathlib import Path
 import pandas as pd
 
 from irkit.sources import sqlfields as f
-from irkit.sources.base import FileReport, Loaded, Rejections
+from irkit.sources.base import Loaded, Rejections
 from irkit.sources.jsoninput import document_records, first_char, head_objects, ndjson_records
 from irkit.sources.records import (
     RecordSpec,
     fast_events,
     iter_fast_batches,
+    load_records,
     slow_events,
 )
 from irkit.sources.registry import Format
@@ -127,45 +128,16 @@ def sniff_json(head: str) -> bool:
     return bool(_DRAIN_HINT.search(head)) and not _OTHER_HINT.search(head)
 
 
-def _loaded(path: Path, name: str, events: pd.DataFrame, rejections: Rejections,
-            records: int) -> Loaded:
-    report = FileReport(path=str(path), format=name, lines=records, rows=len(events),
-                        rejected=len(rejections))
-    return Loaded(kind="events", table=events, report=report, rejected=rejections.frame())
-
-
-class _Counter:
-    """Counts the records an iterator yields (for the report's ``lines``)."""
-
-    def __init__(self, records: Iterator[tuple[int, object]]) -> None:
-        self.records = records
-        self.lines: set[int] = set()
-
-    def __iter__(self) -> Iterator[tuple[int, object]]:
-        for line, record in self.records:
-            self.lines.add(line)
-            yield line, record
-
-
 def read_ndjson(path: Path) -> Loaded:
     """Load an NDJSON drain file: the duckdb fast path, or line by line when it has to be."""
-    origin = str(path)
-    rejections = Rejections(origin)
-    events = fast_events(path, SPEC, origin)
-    if events is not None:
-        return _loaded(path, "drain-ndjson", events, rejections, len(events))
-    counter = _Counter(ndjson_records(path))
-    events = slow_events(counter, SPEC, origin, rejections)
-    return _loaded(path, "drain-ndjson", events, rejections, len(counter.lines))
+    fast = fast_events(path, SPEC, str(path))
+    records = () if fast is not None else ndjson_records(path)
+    return load_records(path, "drain-ndjson", SPEC, records, fast)
 
 
 def read_json(path: Path) -> Loaded:
     """Load a JSON-array drain delivery (``origin_line`` = 1-based record index)."""
-    origin = str(path)
-    rejections = Rejections(origin)
-    counter = _Counter(document_records(path))
-    events = slow_events(counter, SPEC, origin, rejections)
-    return _loaded(path, "drain-json", events, rejections, len(counter.lines))
+    return load_records(path, "drain-json", SPEC, document_records(path))
 
 
 def iter_event_batches(path: Path | str, batch_rows: int = 250_000,

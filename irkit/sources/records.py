@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from irkit import schema
-from irkit.sources.base import Rejections, count_lines, is_gzip
+from irkit.sources.base import FileReport, Loaded, Rejections, count_lines, is_gzip
 
 #: Records larger than this are not read by duckdb (they go to the slow path, which has no
 #: limit).  duckdb allocates buffers of twice this size per thread, so it bounds peak memory.
@@ -382,3 +382,31 @@ class RawRejection:
 
     reason: str
     raw: str | None
+
+
+def load_records(path: Path, format_name: str, spec: RecordSpec,
+                 records: Iterable[tuple[int, object]],
+                 fast: pd.DataFrame | None = None) -> Loaded:
+    """A :class:`~irkit.sources.base.Loaded` events file from parsed ``records`` (slow path),
+    or from an already-loaded ``fast`` frame (one row per line, nothing rejected).
+
+    The report's ``lines`` counts distinct input records (lines or array elements), so
+    ``rows + rejected == lines`` whenever a record maps to one row.
+    """
+    origin = str(path)
+    rejections = Rejections(origin)
+    if fast is not None:
+        events, records_seen = fast, len(fast)
+    else:
+        seen: set[int] = set()
+
+        def counted() -> Iterator[tuple[int, object]]:
+            for line, record in records:
+                seen.add(line)
+                yield line, record
+
+        events = slow_events(counted(), spec, origin, rejections)
+        records_seen = len(seen)
+    report = FileReport(path=origin, format=format_name, lines=records_seen, rows=len(events),
+                        rejected=len(rejections))
+    return Loaded(kind="events", table=events, report=report, rejected=rejections.frame())
