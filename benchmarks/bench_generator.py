@@ -4,7 +4,7 @@ Prints the median of ``--runs`` runs, wall-clock and CPU time (the CPU figure is
 compare on a shared machine), and the writer's ratio against the naive way of producing the same
 lines — ``json.dumps`` of a dict per record — measured in the same process.
 
-    .venv/bin/python benchmarks/bench_demo.py [--events 100000] [--lines 500000] [--runs 3]
+    .venv/bin/python benchmarks/bench_generator.py [--events 100000] [--lines 500000] [--runs 3]
 """
 
 from __future__ import annotations
