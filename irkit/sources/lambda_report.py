@@ -10,35 +10,31 @@ runtime bookkeeping as ``info`` so they never count as errors or form error patt
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
-#: The §4 regex of vercel-formats.md, tolerant of tabs/spaces; the ``REPORT RequestId:`` prefix
-#: is optional because the legacy CLI cuts it off (and drops ``Init Duration``).
-REPORT_RE = re.compile(
-    r"(?:REPORT\s+RequestId:\s*(?P<aws_id>\S+)\s+)?"
-    r"(?<![A-Za-z])Duration:\s*(?P<duration>[\d.]+)\s*ms"
-    r"(?:\s+Billed Duration:\s*[\d.]+\s*ms)"
-    r"(?:\s+Memory Size:\s*\d+\s*MB)?(?:\s+Max Memory Used:\s*\d+\s*MB)?"
-    r"(?:\s+Init Duration:\s*[\d.]+\s*ms)?"
-)
-_BOOKKEEPING = re.compile(
-    r"^\s*(?:START RequestId:.*|END RequestId:.*|XRAY TraceId:.*|"
-    r"(?:REPORT\s+RequestId:\s*\S+\s+)?Duration:\s*[\d.]+\s*ms\s+Billed Duration:.*)?\s*$"
-)
+#: The §4 regex of vercel-formats.md in RE2 (Arrow compute) syntax, tolerant of tabs/spaces;
+#: the ``REPORT RequestId:`` prefix is optional because the legacy CLI cuts it off (and drops
+#: ``Init Duration``).  ``Billed Duration`` must follow, so prose mentioning "Duration:" is not
+#: a REPORT line.
+REPORT_RE2 = (r"(?:REPORT\s+RequestId:\s*(?P<aws_id>\S+)\s+|^|[^A-Za-z])"
+              r"Duration:\s*(?P<duration>[0-9]+(?:\.[0-9]+)?)\s*ms\s+Billed Duration:")
+#: A message made only of runtime lines, separated by real or literal (backslash-n) newlines.
+_LINE = r"(?:[^\n\\]|\\[^n])*"
+BOOKKEEPING_RE2 = (r"^(?:[ \t\r]*(?:START RequestId:" + _LINE + "|END RequestId:" + _LINE
+                   + "|XRAY TraceId:" + _LINE + r"|(?:REPORT[ \t]+RequestId:[ \t]*\S+[ \t]+)?"
+                   r"Duration:" + _LINE + r")?[ \t\r]*(?:\n|\\n|$))+$")
 
 
 def parse_report(message: str) -> tuple[float, str | None] | None:
     """``(duration_ms, aws_request_id)`` from a message holding a REPORT line, else ``None``."""
-    match = REPORT_RE.search(message)
-    if match is None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.extract_regex(pa.array([message]), REPORT_RE2)[0]
+    if not found.is_valid:
         return None
-    try:
-        duration = float(match["duration"])
-    except ValueError:
-        return None
-    return duration, match["aws_id"]
+    parts = found.as_py()
+    return float(parts["duration"]), parts["aws_id"] or None
 
 
 def is_bookkeeping(message: str) -> bool:
@@ -46,16 +42,10 @@ def is_bookkeeping(message: str) -> bool:
 
     Lines may be joined by real newlines or by a literal backslash-n (seen in real payloads).
     """
-    lines = message.replace("\\n", "\n").splitlines() or [message]
-    return all(_BOOKKEEPING.match(line) for line in lines)
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-
-#: RE2 versions of the patterns above for vectorised matching (Arrow compute has no lookbehind).
-_REPORT_RE2 = (r"(?:REPORT\s+RequestId:\s*(?P<aws_id>\S+)\s+|^|[^A-Za-z])"
-               r"Duration:\s*(?P<duration>[0-9]+(?:\.[0-9]+)?)\s*ms\s+Billed Duration:")
-_BOOKKEEPING_RE2 = (r"^(?:[ \t\r]*(?:START RequestId:[^\n]*|END RequestId:[^\n]*|"
-                    r"XRAY TraceId:[^\n]*|(?:REPORT[ \t]+RequestId:[ \t]*\S+[ \t]+)?"
-                    r"Duration:[^\n]*)?[ \t\r]*(?:\n|$))+$")
+    return bool(pc.match_substring_regex(pa.array([message]), BOOKKEEPING_RE2)[0].as_py())
 
 
 def _arrow(series: pd.Series):
@@ -84,23 +74,23 @@ def apply_reports(events: pd.DataFrame) -> pd.DataFrame:
     if not pc.any(candidates).as_py():
         return events
     where = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
-    subset = messages.take(where)
-    if pc.any(pc.match_substring(subset, "\\n")).as_py():  # literal backslash-n joins
-        subset = pc.replace_substring(subset, "\\n", "\n")
-    parts = pc.extract_regex(subset, _REPORT_RE2)
-    found = pc.is_valid(parts).to_numpy(zero_copy_only=False)
-    if not found.any():
+    subset = messages.filter(candidates)  # filter is much faster than take on chunked strings
+    parts = pc.extract_regex(subset, REPORT_RE2)
+    found = pc.is_valid(parts)
+    if not pc.any(found).as_py():
         return events
-    where, subset, parts = where[found], subset.filter(found), parts.filter(found)
+    report_ids = _arrow(events["request_id"]).filter(candidates).filter(found)
+    where = where[found.to_numpy(zero_copy_only=False)]
+    subset, parts = subset.filter(found), parts.filter(found)
     durations = pc.cast(pc.struct_field(parts, "duration"), pa.float64())
-    bookkeeping = pc.match_substring_regex(subset, _BOOKKEEPING_RE2).to_numpy(
+    bookkeeping = pc.match_substring_regex(subset, BOOKKEEPING_RE2).to_numpy(
         zero_copy_only=False)
 
     # the request's rows: by Vercel request id of the REPORT row, and by the AWS RequestId
     request_ids = _arrow(events["request_id"])
     aws = pc.struct_field(parts, "aws_id")
     aws_ids = pc.if_else(pc.equal(aws, ""), pa.scalar(None, aws.type), aws)
-    keys = pa.chunked_array([*request_ids.take(where).cast(pa.large_string()).chunks,
+    keys = pa.chunked_array([*report_ids.cast(pa.large_string()).chunks,
                              *aws_ids.cast(pa.large_string()).chunks]).combine_chunks()
     values = pa.chunked_array([*durations.chunks, *durations.chunks]).combine_chunks()
     valid = pc.is_valid(keys)
