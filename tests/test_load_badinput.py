@@ -8,12 +8,13 @@ from pathlib import Path
 
 import orjson
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import irkit
 from irkit import schema
-from irkit.sources import drains, load_report
+from irkit.sources import cli_output, drains, load_report
 
 DATA = Path(__file__).parent / "data" / "formats"
 GOOD = (DATA / "drain_current.ndjson").read_bytes().splitlines()
@@ -120,11 +121,8 @@ CORRUPTION = st.lists(
     min_size=1, max_size=6)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=CORRUPTION)
-def test_random_corruption_never_raises_never_loses_a_line(tmp_path: Path, ops) -> None:
-    data = bytearray(b"\n".join(GOOD * 2) + b"\n")
+def corrupt(data: bytearray, ops) -> bytes:
+    """Apply hypothesis-chosen byte/line damage: flips, cuts, inserts, newlines, truncation."""
     for op, position, blob in ops:
         at = position % (len(data) + 1)
         if op == "flip" and data:
@@ -137,7 +135,14 @@ def test_random_corruption_never_raises_never_loses_a_line(tmp_path: Path, ops) 
             data[at:at] = b"\n"
         elif op == "truncate":
             del data[at:]
-    data = bytes(data)
+    return bytes(data)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=CORRUPTION)
+def test_random_corruption_never_raises_never_loses_a_line(tmp_path: Path, ops) -> None:
+    data = corrupt(bytearray(b"\n".join(GOOD * 2) + b"\n"), ops)
     expected = nonblank_lines(data)
     for line in data.split(b"\n"):
         try:
@@ -153,3 +158,29 @@ def test_random_corruption_never_raises_never_loses_a_line(tmp_path: Path, ops) 
     assert sorted(rows + rejected) == expected
     assert loaded.report.rows + loaded.report.rejected == len(expected) == loaded.report.lines
     schema.validate(loaded.table)
+
+
+OTHER_FORMATS = {
+    "drain_delivery.json": drains.read_json,
+    "cli_runtime_logs.ndjson": cli_output.read_runtime,
+    "cli_request_logs.ndjson": cli_output.read_request_ndjson,
+    "cli_request_logs_api.json": cli_output.read_request_api,
+    "cli_legacy.txt": cli_output.read_text,
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_FORMATS))
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=CORRUPTION)
+def test_other_log_formats_survive_corruption(tmp_path: Path, name: str, ops) -> None:
+    data = corrupt(bytearray((DATA / name).read_bytes()), ops)
+    path = tmp_path / name
+    path.write_bytes(data)
+    loaded = OTHER_FORMATS[name](path)
+    schema.validate(loaded.table)
+    schema.validate(loaded.rejected, "rejected")
+    if name == "cli_runtime_logs.ndjson":  # one row per line: exact accounting
+        lines = loaded.table["origin_line"].tolist() + loaded.rejected["origin_line"].tolist()
+        assert sorted(lines) == nonblank_lines(data) or any(
+            line.lstrip().startswith(b"[") for line in data.split(b"\n"))
