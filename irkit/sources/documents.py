@@ -14,7 +14,6 @@ response, say) it is one rejected record holding the whole text.
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import orjson
 
-from irkit.sources.base import BOM, Rejections, open_binary
+from irkit.sources.base import Rejections
+from irkit.sources.jsoninput import read_text
 
 #: Longest raw text kept in one rejected record (the raw file itself is archived byte for byte).
 MAX_RAW = 1_000_000
@@ -36,26 +36,6 @@ class Documents:
     rejections: Rejections
     lines_mode: bool = False  # True when the file was read as one document per line
     notes: list[str] = field(default_factory=list)
-
-
-def read_text(path: Path) -> tuple[str, bool]:
-    """The whole file as text (gunzipped, BOM dropped); ``False`` if a gzip stream was cut."""
-    complete = True
-    chunks: list[bytes] = []
-    with open_binary(path) as fh:
-        while True:
-            try:
-                block = fh.read(1 << 20)
-            except (EOFError, OSError, gzip.BadGzipFile):
-                complete = False
-                break
-            if not block:
-                break
-            chunks.append(block)
-    raw = b"".join(chunks)
-    if raw.startswith(BOM):
-        raw = raw[len(BOM):]
-    return raw.decode("utf-8", errors="replace"), complete
 
 
 def _clip(text: str) -> str:
