@@ -17,6 +17,7 @@ from irkit.sources.base import Kind, Loaded, read_head
 
 #: Loader modules, in sniffing order.
 MODULES: tuple[str, ...] = (
+    "irkit.sources.build_events",  # before deployments/drains: arrays with deploymentId + readyState
     "irkit.sources.deployments",
     "irkit.sources.traces",
     "irkit.sources.metrics",
