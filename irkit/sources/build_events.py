@@ -97,6 +97,8 @@ _LEVEL = (
     f"WHEN {_ALIAS} AND r.aliasWarning IS NOT NULL THEN 'warning' END)"
 )
 _URL = f"{_P}.path"
+_MESSAGE = (f"CASE WHEN {_ALIAS} THEN {_ALIAS_MESSAGE} "
+            f"ELSE COALESCE({_CLEAN_TEXT}, {_STATE_MESSAGE}) END")
 
 SELECT = ",\n".join([
     f"{f.epoch_ms('COALESCE(r.date, r.created, r.payload.date, r.payload.created)')} AS timestamp",
@@ -105,8 +107,7 @@ SELECT = ",\n".join([
     f"CASE WHEN {_P} IS NOT NULL OR r.payload.requestId IS NOT NULL THEN 'request' "
     "ELSE 'build' END) END AS source",
     f"{_s('r.type')} AS type",
-    f"{_s(f'CASE WHEN {_ALIAS} THEN {_ALIAS_MESSAGE} ELSE COALESCE({_CLEAN_TEXT}, {_STATE_MESSAGE}) END')}"
-    " AS message",
+    f"{_s(_MESSAGE)} AS message",
     f"{f.status(_STATUS)} AS status_code",
     f"{_s(f'upper({_P}.method)')} AS method",
     f"{_s(f'{_P}.host')} AS host",

@@ -17,7 +17,8 @@ from irkit.sources.base import Kind, Loaded, read_head
 
 #: Loader modules, in sniffing order.
 MODULES: tuple[str, ...] = (
-    "irkit.sources.build_events",  # before deployments/drains: arrays with deploymentId + readyState
+    # build events first: their arrays hold deploymentId/readyState, which other sniffers key on
+    "irkit.sources.build_events",
     "irkit.sources.deployments",
     "irkit.sources.traces",
     "irkit.sources.metrics",
