@@ -88,6 +88,27 @@ _CACHE: dict[int, tuple[weakref.ref, tuple, pd.DataFrame]] = {}
 _CACHE_SIZE = 4
 
 
+#: Request tables built elsewhere (e.g. by SQL over Parquet) that ``requests()`` passes through.
+_REDUCED: weakref.WeakValueDictionary[int, pd.DataFrame] = weakref.WeakValueDictionary()
+
+
+def as_requests(reqs: pd.DataFrame) -> pd.DataFrame:
+    """Declare ``reqs`` an already-reduced request table, so ``requests(reqs)`` returns it as is.
+
+    Why: this module's :func:`requests` is the seam every analysis reduces events through.  An
+    engine that reduces events out of core (DuckDB over partitions, a Dask cluster) builds the
+    same table itself — columns ``REQUEST_COLUMNS``, one row per request, sorted by time — and
+    hands *that* to onset, suspects, latency and impact in place of an events table.  The
+    declaration holds for this exact frame object (a weak reference: it ends with the frame),
+    not for copies or slices of it.  Returns ``reqs``.
+    """
+    missing = [c for c in REQUEST_COLUMNS if c not in reqs.columns]
+    if missing:
+        raise ValueError(f"as_requests: not a request table (missing {missing})")
+    _REDUCED[id(reqs)] = reqs
+    return reqs
+
+
 def _fingerprint(events: pd.DataFrame) -> tuple:
     """Cheap identity check against in-place edits: shape and first/last timestamps."""
     ts = events["timestamp"]
@@ -104,6 +125,8 @@ def requests(events: pd.DataFrame) -> pd.DataFrame:
     """
     if events is None or len(events) == 0:
         return _empty_requests()
+    if _REDUCED.get(id(events)) is events:
+        return events
     hit = _CACHE.get(id(events))
     if hit is not None and hit[0]() is events and hit[1] == _fingerprint(events):
         return hit[2]

@@ -33,6 +33,24 @@ class _RichProgress:
                                  TimeElapsedColumn(), console=self.console,
                                  disable=quiet, transient=False)
         self.tasks: dict[str, Any] = {}
+        self.rows: dict[str, Any] = {}
+        self.counted: dict[str, tuple[int, float]] = {}
+
+    def count(self, stage: str, rows: int, detail: str = "") -> None:
+        """Rows done so far in a long stage, with throughput (the engine calls this per batch)."""
+        import time
+
+        from rich.markup import escape
+
+        done, t0 = self.counted.get(stage, (0, time.perf_counter()))
+        done += rows
+        self.counted[stage] = (done, t0)
+        rate = done / max(time.perf_counter() - t0, 1e-6)
+        text = (f"  {escape(stage)}: {done:,} rows ({rate:,.0f} rows/s)"
+                f"{' — ' + escape(detail[:60]) if detail else ''}")
+        if stage not in self.rows:
+            self.rows[stage] = self.progress.add_task(text, total=None)
+        self.progress.update(self.rows[stage], description=text)
 
     def __enter__(self) -> _RichProgress:
         self.progress.start()
@@ -48,6 +66,8 @@ class _RichProgress:
         if state == "start":
             self.tasks[stage] = self.progress.add_task(text, total=1)
             return
+        if stage in self.rows:  # the row counter's line ends with the stage
+            self.progress.update(self.rows.pop(stage), visible=False)
         mark = "[green]✓[/green]" if state == "done" else "[red]✗[/red]"
         task = self.tasks.get(stage)
         if task is None:
@@ -79,6 +99,7 @@ def _run_open(incident_id: str, severity: str, *, quiet: bool, **kwargs: Any) ->
     as_json = kwargs.pop("as_json")
     with _RichProgress(quiet=quiet) as progress:
         result = open_incident(incident_id, severity, progress=progress,
+                               load_progress=None if quiet else progress.count,
                                command=["irkit", *sys.argv[1:]], **kwargs)
     _report_run(result, as_json)
 
@@ -113,13 +134,18 @@ def _with_options(options: list[Any]) -> Any:
 @click.option("--start", "window_start", help="Window start (ISO, UTC); default: first event.")
 @click.option("--end", "window_end", help="Window end (ISO, UTC); default: last event.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), envvar="IRKIT_ENGINE",
-              default=None, help="Loading engine (default local).")
+              default=None, help="Where evidence is loaded and reduced: local (default, "
+              "out-of-core DuckDB over Parquet) or dask (a dask.distributed cluster).")
+@click.option("--scheduler", envvar="IRKIT_SCHEDULER", default=None, metavar="ADDRESS",
+              help="Dask scheduler address for --engine dask (e.g. tcp://10.0.0.5:8786).")
+@click.option("--memory-limit", envvar="IRKIT_MEMORY_LIMIT", default=None, metavar="SIZE",
+              help="Memory for the SQL reductions (e.g. 4GB); past it they spill to disk.")
 @_with_options(_common_run_options)
 def open_(incident_id: str, more_logs: tuple[Path, ...], severity: str, logs: tuple[Path, ...],
           deployments: tuple[Path, ...], metrics: tuple[Path, ...], traces: tuple[Path, ...],
           window_start: str | None, window_end: str | None, engine: str | None,
-          archive: Path | None, as_json: bool, show_code: bool, redact: bool,
-          quiet: bool) -> None:
+          scheduler: str | None, memory_limit: str | None, archive: Path | None,
+          as_json: bool, show_code: bool, redact: bool, quiet: bool) -> None:
     """Ingest evidence, run the three templates, render reports, write findings and manifest."""
     all_logs = [*logs, *more_logs]
     if not all_logs:
@@ -128,7 +154,8 @@ def open_(incident_id: str, more_logs: tuple[Path, ...], severity: str, logs: tu
         raise IrkitError("--logs: at least one log file is required")
     _run_open(incident_id, severity, quiet=quiet, logs=all_logs, deployments=deployments,
               metrics=metrics, traces=traces, archive=archive, window_start=window_start,
-              window_end=window_end, engine=None if engine == "local" else engine,
+              window_end=window_end, engine=engine, scheduler=scheduler,
+              memory_limit=memory_limit,
               show_code=show_code, redact=redact, as_json=as_json)
 
 

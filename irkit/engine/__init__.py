@@ -45,20 +45,29 @@ class Engine:
     def findings(self, parts: Partitions, *, incident_id: str, severity: str,
                  deployments: pd.DataFrame | None, metrics: pd.DataFrame | None,
                  rejected_count: int, window: Any = None,
-                 notes: Iterable[Mapping[str, Any]] | None = None) -> dict[str, Any]:
-        """findings.json from the partitions (DuckDB reductions + the analysis modules)."""
+                 notes: Iterable[Mapping[str, Any]] | None = None, con: Any = None,
+                 extras: dict[str, Any] | None = None) -> dict[str, Any]:
+        """findings.json from the partitions (DuckDB reductions + the analysis modules).
+
+        ``con``: a DuckDB connection whose ``ev`` view is ``parts`` (reused, so the REPORT
+        join is built once per run); ``extras`` receives the reduced tables (see
+        :func:`irkit.engine.findings.findings_from_view`).
+        """
         from irkit.engine import local
         from irkit.engine.findings import findings_from_view
 
-        con = local.connect(self.memory_limit, temp_dir=local.spill_dir(parts.root.parent))
-        try:
+        own = con is None
+        if own:
+            con = local.connect(self.memory_limit, temp_dir=local.spill_dir(parts.root.parent))
             local.events_view(con, parts)
+        try:
             return findings_from_view(con, view="ev", incident_id=incident_id,
                                       severity=severity, deployments=deployments,
                                       metrics=metrics, rejected_count=rejected_count,
-                                      window=window, notes=notes)
+                                      window=window, notes=notes, extras=extras)
         finally:
-            con.close()
+            if own:
+                con.close()
 
     def close(self) -> None:
         """Release cluster resources (nothing to do locally)."""

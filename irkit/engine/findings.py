@@ -7,7 +7,6 @@ in memory), so an out-of-core run and an in-memory run of the same evidence agre
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,24 +18,17 @@ from irkit.analysis import findings as fnd
 from irkit.engine import local
 
 
-def _serve_requests(reqs: pd.DataFrame) -> pd.DataFrame:
-    """Make ``buckets.requests(reqs)`` return ``reqs`` itself (already one row per request).
-
-    The analytics' aggregation seam is :func:`buckets.requests`; its memo is keyed by the
-    frame's identity, so registering the SQL-built table under its own identity lets onset,
-    latency, impact and suspects run on it unchanged.  Re-registered before every use in case
-    the small memo evicted it.
-    """
-    if len(reqs):
-        buckets._CACHE[id(reqs)] = (weakref.ref(reqs), buckets._fingerprint(reqs), reqs)
-    return reqs
-
-
 def findings_from_view(con, *, view: str, incident_id: str, severity: str,
                        deployments: pd.DataFrame | None, metrics: pd.DataFrame | None,
                        rejected_count: int, window: Mapping[str, object] | tuple | None = None,
-                       notes: Iterable[Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """The SPEC findings.json object for the events of ``view`` (see :mod:`irkit.engine.local`)."""
+                       notes: Iterable[Mapping[str, Any]] | None = None,
+                       extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The SPEC findings.json object for the events of ``view`` (see :mod:`irkit.engine.local`).
+
+    ``extras``, when given, receives the reduced tables the findings came from —
+    ``requests``, ``security_rows`` (one row per client request: what the blocklist needs)
+    and ``patterns`` — so callers need not reduce the events a second time.
+    """
     from irkit.analysis.patterns import patterns
     from irkit.analysis.security import security_findings
 
@@ -44,13 +36,16 @@ def findings_from_view(con, *, view: str, incident_id: str, severity: str,
     win = local.window_filter(con, start, end, view)
     total, errors = con.execute(f"SELECT count(*), count(*) FILTER (WHERE level IN "
                             f"({local._ERROR_LEVELS})) FROM {win}").fetchall()[0]
-    reqs = buckets._typed(local.frame(con, local.requests_sql(win)))
-    found = onset.find_onset(_serve_requests(reqs))
+    reqs = buckets.as_requests(buckets._typed(local.frame(con, local.requests_sql(win))))
+    found = onset.find_onset(reqs)
     pattern_rows = local.frame(con, local.pattern_rows_sql(win), "events")
     pattern_table = patterns(pattern_rows, deployments=deployments)
     del pattern_rows
-    security = security_findings(local.frame(con, local.security_rows_sql(win)))
-    suspect_frame = suspects.rank_deployments(_serve_requests(reqs), deployments,
+    security_rows = local.frame(con, local.security_rows_sql(win))
+    security = security_findings(security_rows)
+    if extras is not None:
+        extras.update(requests=reqs, security_rows=security_rows, patterns=pattern_table)
+    suspect_frame = suspects.rank_deployments(reqs, deployments,
                                               onset=found.onset, patterns=pattern_table)
     out: dict[str, Any] = {
         "incident_id": incident_id,
@@ -65,10 +60,10 @@ def findings_from_view(con, *, view: str, incident_id: str, severity: str,
         "onset_method": found.method,
         "suspect_deployments": [fnd._suspect(r) for r in suspect_frame.to_dict("records")],
         "top_patterns": fnd._top_patterns(pattern_table),
-        "latency_ms": latency.latency_findings(_serve_requests(reqs), onset=found.onset,
+        "latency_ms": latency.latency_findings(reqs, onset=found.onset,
                                                metrics=metrics, recovery=found.recovery),
-        "impact": impact.impact_findings(_serve_requests(reqs)),
-        "incident_impact": (impact.impact_findings(_serve_requests(reqs), start=found.onset,
+        "impact": impact.impact_findings(reqs),
+        "incident_impact": (impact.impact_findings(reqs, start=found.onset,
                                                    end=found.recovery)
                             if found.onset is not None else None),
         "security": security,

@@ -68,20 +68,21 @@ def _size(text: str) -> str:
 def events_view(con, parts: Partitions | str, name: str = "ev") -> None:
     """Register ``name``: the events with the cross-file Lambda REPORT join finished.
 
-    ``apply_reports`` fills a request's rows from its REPORT line's duration; each streamed
-    batch did that for itself, the view does it across batches and files (latest REPORT per
-    key wins, an existing duration is never overwritten — the pandas rules).
+    ``apply_reports`` fills a request's rows from a REPORT line's duration; each streamed
+    batch did that for the REPORT rows themselves, the view does it across batches and files
+    with the loader's precedence: a REPORT row's Vercel request id beats an AWS RequestId
+    match, then the earliest REPORT line wins; an existing duration is never overwritten.
     """
     glob = parts.glob if isinstance(parts, Partitions) else parts
     src = f"read_parquet('{_quote(glob)}', hive_partitioning = false)"
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW {name}_raw AS SELECT * FROM {src};
         CREATE OR REPLACE TEMP TABLE {name}_reports AS
-          SELECT key, arg_max(ms, _seq) AS ms FROM (
-            SELECT request_id AS key, _report_ms AS ms, _seq FROM {name}_raw
+          SELECT key, arg_min(ms, ord) AS ms FROM (
+            SELECT request_id AS key, _report_ms AS ms, _seq AS ord FROM {name}_raw
               WHERE _report_ms IS NOT NULL AND request_id IS NOT NULL
             UNION ALL
-            SELECT _report_aws, _report_ms, _seq FROM {name}_raw
+            SELECT _report_aws, _report_ms, _seq + (1::BIGINT << 62) FROM {name}_raw
               WHERE _report_ms IS NOT NULL AND _report_aws IS NOT NULL) GROUP BY key;
         CREATE OR REPLACE TEMP VIEW {name} AS
           SELECT e.* REPLACE (COALESCE(e.duration_ms, r.ms) AS duration_ms)
@@ -201,7 +202,34 @@ def window_filter(con, start: pd.Timestamp | None, end: pd.Timestamp | None,
     return name
 
 
+def export_events(con, target: Path, view: str = "ev") -> Path:
+    """Write ``view`` as one canonical events Parquet file, in load order (``_seq``).
+
+    This is the table templates read; DuckDB streams it (sorting spills to disk past the
+    memory limit), so exporting never holds the events in this process's Python heap.
+    """
+    import duckdb
+
+    from irkit.errors import IrkitError
+
+    tmp = target.with_name(f".{target.name}.tmp")
+    cols = ", ".join(f'"{c}"' for c in schema.EVENT_COLUMNS)
+    try:
+        con.execute(f"COPY (SELECT {cols} FROM {view} ORDER BY _seq) TO '{_quote(str(tmp))}' "
+                    "(FORMAT parquet, COMPRESSION zstd)")
+        os.replace(tmp, target)
+    except (OSError, duckdb.Error) as exc:
+        tmp.unlink(missing_ok=True)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IrkitError(f"{target}: cannot write the events table: {reason}") from None
+    return target
+
+
+#: DuckDB's spill folder inside a run's ``tables/`` (removed once the run's SQL is done).
+SPILL_DIR = ".duckdb-spill"
+
+
 def spill_dir(run_tables: Path) -> str:
-    path = run_tables / ".duckdb-spill"
+    path = run_tables / SPILL_DIR
     path.mkdir(parents=True, exist_ok=True)
     return str(path)

@@ -82,31 +82,37 @@ def apply_report_lines(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, p
     A REPORT line's own ``duration_ms`` becomes its duration and a bookkeeping-only line turns
     ``info``; filling the *other* rows of the request is left to the SQL view over all
     partitions (:func:`irkit.engine.local.events_view`), which sees every file at once.
-    Returns the frame, each row's REPORT duration (NaN if none) and AWS request id.
+    Returns the frame, each row's REPORT duration (NaN if none) and AWS request id.  Uses the
+    loaders' own RE2 patterns, so a line is a REPORT line here exactly when it is there.
     """
-    from irkit.sources.lambda_report import REPORT_RE, is_bookkeeping
+    import pyarrow.compute as pc
+
+    from irkit.sources.lambda_report import BOOKKEEPING_RE2, REPORT_RE2
 
     n = len(frame)
     ms = np.full(n, np.nan)
     aws = pd.Series(pd.array([None] * n, dtype=schema.STRING), index=frame.index)
-    msgs = frame["message"]
-    cand = msgs.str.contains("Duration:", regex=False).fillna(False).to_numpy(bool)
-    if not cand.any():
+    msgs = pa.array(frame["message"].array, type=pa.large_string())
+    cand = pc.fill_null(pc.match_substring(msgs, "Duration:"), False)
+    if not pc.any(cand).as_py():
         return frame, ms, aws
-    found = msgs[cand].astype(object).str.extract(REPORT_RE)
-    dur = pd.to_numeric(found["duration"], errors="coerce").to_numpy("float64")
-    hit = ~np.isnan(dur)
-    rows = np.flatnonzero(cand)[hit]
-    if len(rows) == 0:
+    subset = msgs.filter(cand)
+    found = pc.extract_regex(subset, REPORT_RE2)
+    hit = pc.is_valid(found)
+    if not pc.any(hit).as_py():
         return frame, ms, aws
-    ms[rows] = dur[hit]
-    aws.iloc[rows] = found["aws_id"].to_numpy(object)[hit]
+    rows = np.flatnonzero(cand.to_numpy(zero_copy_only=False))[
+        hit.to_numpy(zero_copy_only=False)]
+    found, subset = found.filter(hit), subset.filter(hit)
+    ms[rows] = pc.cast(pc.struct_field(found, "duration"), pa.float64()).to_numpy(
+        zero_copy_only=False)
+    ids = pc.struct_field(found, "aws_id")
+    aws.iloc[rows] = pc.if_else(pc.equal(ids, ""), pa.scalar(None, ids.type), ids).to_numpy(
+        zero_copy_only=False)
     duration = frame["duration_ms"].copy()
     duration.iloc[rows] = ms[rows]
     level = frame["level"].copy()
-    texts = msgs.iloc[rows]
-    unique = {m: is_bookkeeping(m) for m in pd.unique(texts)}
-    book = texts.map(unique).to_numpy(bool)
+    book = pc.match_substring_regex(subset, BOOKKEEPING_RE2).to_numpy(zero_copy_only=False)
     level.iloc[rows[book]] = "info"
     return frame.assign(duration_ms=duration, level=level), ms, aws
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,9 @@ from typing import Any
 
 import pandas as pd
 
-from irkit import __version__
+from irkit import __version__, schema
+from irkit.engine import Engine
+from irkit.engine.partitions import ProgressFn
 from irkit.errors import IrkitError
 from irkit.incident.notes import default_author
 from irkit.incident.secrets import check_no_secrets
@@ -38,7 +41,9 @@ class IngestResult:
     counts: dict[str, int]
     findings: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
-    events: pd.DataFrame | None = None
+    #: the IPs/CIDRs to block, from the engine's per-client reduction (``reports/blocklist``)
+    blocklist: pd.DataFrame | None = None
+    engine: str = "local"
 
 
 def check_inputs(inputs: Mapping[str, Sequence[str | os.PathLike[str]]]) -> dict[str, list[Path]]:
@@ -129,22 +134,76 @@ def _relative_origins(frame: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFr
 def window_of(events: pd.DataFrame, start: Any = None, end: Any = None) -> dict[str, Any]:
     """The investigation window: the given bounds, else the span of the events."""
     ts = events["timestamp"].dropna() if "timestamp" in events else pd.Series([], dtype=object)
-    lo = pd.Timestamp(start, tz="UTC") if start is not None else (ts.min() if len(ts) else None)
-    hi = pd.Timestamp(end, tz="UTC") if end is not None else (ts.max() if len(ts) else None)
+    return window_bounds(ts.min() if len(ts) else None, ts.max() if len(ts) else None,
+                         start, end)
+
+
+def window_bounds(first: Any, last: Any, start: Any = None, end: Any = None) -> dict[str, Any]:
+    """The given bounds, else the first/last event time; a reversed window is an error."""
+    from irkit.analysis.buckets import to_utc
+
+    lo = to_utc(start) if start is not None else to_utc(first)
+    hi = to_utc(end) if end is not None else to_utc(last)
     if lo is not None and hi is not None and lo > hi:
         raise IrkitError(f"window: start {lo} is after end {hi}")
     return {"start": lo, "end": hi}
 
 
+def _event_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """Split loadable files into event files (streamed into partitions) and the small rest.
+
+    Routed by the detected format's kind, as ``load_report`` does; empty and unknown files go
+    with the events so the partition loader reports them with the loaders' own message.
+    """
+    from irkit.errors import InputFormatError
+    from irkit.sources import registry
+
+    events: list[Path] = []
+    other: list[Path] = []
+    for path in paths:
+        try:
+            kind = registry.detect(path).kind
+        except InputFormatError:
+            kind = "events"
+        (events if kind == "events" else other).append(path)
+    return events, other
+
+
 def ingest_evidence(inputs: Mapping[str, Sequence[str | os.PathLike[str]]], run_dir: Path, *,
                     incident_id: str, severity: str, window_start: Any = None,
-                    window_end: Any = None, engine: str | None = None) -> IngestResult:
-    """Copy, load once, write the Parquet tables and ``findings.json`` into ``run_dir``."""
-    from irkit.analysis.findings import compute_findings
-    from irkit.sources import load_report
+                    window_end: Any = None, engine: str | Engine | None = None,
+                    scheduler: str | None = None, memory_limit: str | None = None,
+                    load_progress: ProgressFn | None = None) -> IngestResult:
+    """Copy, load once into partitions, write the tables and ``findings.json`` into ``run_dir``.
+
+    Events stream into ``tables/events/hour=…`` (bounded memory, see
+    :mod:`irkit.engine.partitions`) on the chosen engine (``IRKIT_ENGINE`` by default: the
+    embedded out-of-core one); findings are computed from the partitions by SQL reductions, so
+    nothing here holds the whole events table.  ``tables/events.parquet`` — what templates
+    read — is exported from the partitions by DuckDB (spilling past the memory limit).
+    """
+    from irkit.engine import get_engine
 
     timings: dict[str, float] = {}
     checked = check_inputs(inputs)
+    own_engine = not isinstance(engine, Engine)
+    eng = (get_engine(engine, scheduler=scheduler, memory_limit=memory_limit)
+           if own_engine else engine)
+    try:
+        return _ingest(checked, run_dir, eng, timings, incident_id=incident_id,
+                       severity=severity, window_start=window_start, window_end=window_end,
+                       load_progress=load_progress)
+    finally:
+        if own_engine:
+            eng.close()
+
+
+def _ingest(checked: Mapping[str, Sequence[Path]], run_dir: Path, eng: Engine,
+            timings: dict[str, float], *, incident_id: str, severity: str, window_start: Any,
+            window_end: Any, load_progress: ProgressFn | None) -> IngestResult:
+    from irkit.engine import local
+    from irkit.sources import load_report
+
     evidence_dir = run_dir / "evidence"
     tables_dir = run_dir / "tables"
     evidence_dir.mkdir(parents=True, exist_ok=True)
@@ -158,45 +217,58 @@ def ingest_evidence(inputs: Mapping[str, Sequence[str | os.PathLike[str]]], run_
     timings["copy evidence"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    loadable = [run_dir / item["path"] for item in inventory if item["kind"] != "notes"]
-    kwargs: dict[str, Any] = {}
-    if engine and engine != "local":
-        import inspect
-
-        if "engine" not in inspect.signature(load_report).parameters:
-            raise IrkitError(f"--engine {engine}: this irkit loads with the local engine only")
-        kwargs["engine"] = engine
-    result = load_report([str(p) for p in loadable], **kwargs)
-    timings["load"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
     mapping: dict[str, str] = {}
     for item in inventory:
         absolute = str(run_dir / item["path"])
         mapping[absolute] = item["path"]
         mapping[Path(absolute).name] = item["path"]
+    loadable = [run_dir / item["path"] for item in inventory if item["kind"] != "notes"]
+    event_files, other_files = _event_files(loadable)
+    parts, loads = eng.load([str(p) for p in event_files], tables_dir / "events",
+                            origins={str(p): mapping[str(p)] for p in event_files},
+                            progress=load_progress)
+    side = load_report([str(p) for p in other_files])
+    timings["load"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    rejected_frames = [f.rejected_frame for f in loads
+                       if f.rejected_frame is not None and len(f.rejected_frame)]
+    rejected = (pd.concat([*rejected_frames, side.rejected], ignore_index=True)
+                if rejected_frames else side.rejected)
     tables = {
-        "events": _relative_origins(result.events, mapping),
-        "deployments": result.deployments,
-        "metrics": _relative_origins(result.metrics, mapping),
-        "rejected": _relative_origins(result.rejected, mapping),
+        "deployments": side.deployments,
+        "metrics": _relative_origins(side.metrics, mapping),
+        "rejected": _relative_origins(schema.conform(rejected, "rejected"), mapping),
     }
     for name, frame in tables.items():
         write_table(frame, tables_dir / f"{name}.parquet", name)
     timings["write tables"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    window = window_of(tables["events"], window_start, window_end)
-    findings = compute_findings(
-        incident_id=incident_id, severity=severity, events=tables["events"],
-        deployments=tables["deployments"], metrics=tables["metrics"],
-        rejected_count=len(tables["rejected"]), window=(window["start"], window["end"]))
+    con = local.connect(eng.memory_limit, temp_dir=local.spill_dir(tables_dir))
+    try:
+        local.events_view(con, parts)
+        lo, hi = con.execute("SELECT min(timestamp), max(timestamp) FROM ev").fetchall()[0]
+        window = window_bounds(lo, hi, window_start, window_end)
+        extras: dict[str, Any] = {}
+        findings = eng.findings(parts, con=con, incident_id=incident_id, severity=severity,
+                                deployments=tables["deployments"], metrics=tables["metrics"],
+                                rejected_count=len(tables["rejected"]),
+                                window=(window["start"], window["end"]), extras=extras)
+        timings["findings"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        local.export_events(con, tables_dir / "events.parquet")
+        timings["events table"] = time.perf_counter() - t0
+    finally:
+        con.close()
+        shutil.rmtree(tables_dir / local.SPILL_DIR, ignore_errors=True)
     findings.setdefault("incident_id", incident_id)
     findings.setdefault("severity", severity)
     findings.setdefault("irkit_version", __version__)
     (run_dir / "findings.json").write_text(dumps(findings), encoding="utf-8")
-    timings["findings"] = time.perf_counter() - t0
 
-    counts = {name: len(frame) for name, frame in tables.items()}
+    from irkit.analysis.security import blocklist
+
+    counts = {"events": parts.rows, **{name: len(frame) for name, frame in tables.items()}}
     return IngestResult(evidence=inventory, counts=counts, findings=findings, timings=timings,
-                        events=tables["events"])
+                        blocklist=blocklist(extras["security_rows"]), engine=eng.name)

@@ -234,6 +234,19 @@ def _scrub(value: Any, secrets: dict[str, str]) -> Any:
     return value
 
 
+def _engine_record(eng: Any) -> dict[str, Any]:
+    """What the manifest says about the engine (the scheduler address, never credentials)."""
+    record: dict[str, Any] = {"name": eng.name, "memory_limit": eng.memory_limit}
+    address = getattr(eng, "address", "")
+    if address:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(address)
+        record["scheduler"] = (f"{parts.scheme}://{parts.hostname}:{parts.port}"
+                               if parts.hostname else address)
+    return record
+
+
 def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.PathLike[str]],
                   deployments: Sequence[str | os.PathLike[str]] = (),
                   metrics: Sequence[str | os.PathLike[str]] = (),
@@ -241,9 +254,16 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
                   archive: str | os.PathLike[str] | None = None,
                   window_start: Any = None, window_end: Any = None,
                   show_code: bool = False, redact: bool = False, engine: str | None = None,
+                  scheduler: str | None = None, memory_limit: str | None = None,
+                  load_progress: Callable[[str, int, str], None] | None = None,
                   command: list[str] | None = None,
                   progress: Progress | None = None) -> RunResult:
-    """Run the whole pipeline for one incident and return the committed run."""
+    """Run the whole pipeline for one incident and return the committed run.
+
+    ``engine`` / ``scheduler`` / ``memory_limit`` choose where the evidence is loaded and
+    reduced (:func:`irkit.engine.get_engine`; default ``IRKIT_ENGINE`` or the embedded
+    out-of-core engine); ``load_progress(stage, rows, detail)`` hears about every batch written.
+    """
     say: Progress = progress or (lambda stage, state, detail="": None)
     started = datetime.now(UTC)
     incident_id = validate_incident_id(incident_id)
@@ -253,6 +273,25 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
     inputs = {"logs": list(logs), "deployments": list(deployments), "metrics": list(metrics),
               "traces": list(traces)}
     check_inputs(inputs)  # fail before anything is written
+    from irkit.engine import get_engine
+
+    # connect before anything is written: a bad engine choice or unreachable scheduler fails
+    # fast with one line, and leaves no pending run behind
+    eng = get_engine(engine, scheduler=scheduler, memory_limit=memory_limit)
+    try:
+        return _open(incident_id, severity, inputs, eng, archive=archive,
+                     window_start=window_start, window_end=window_end, show_code=show_code,
+                     redact=redact, command=command, say=say, started=started,
+                     load_progress=load_progress)
+    finally:
+        eng.close()
+
+
+def _open(incident_id: str, severity: str, inputs: dict[str, list[Any]], eng: Any, *,
+          archive: str | os.PathLike[str] | None, window_start: Any, window_end: Any,
+          show_code: bool, redact: bool, command: list[str] | None, say: Progress,
+          started: datetime, load_progress: Callable[[str, int, str], None] | None
+          ) -> RunResult:
     root = arc.archive_root(archive)
     state = arc.read_state(root, incident_id)
     arc.update_state(root, incident_id, severity=severity,
@@ -280,7 +319,8 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
         t0 = time.perf_counter()
         ingested = ingest_evidence(inputs, pending.path, incident_id=incident_id,
                                    severity=severity, window_start=window_start,
-                                   window_end=window_end, engine=engine)
+                                   window_end=window_end, engine=eng,
+                                   load_progress=load_progress)
         timings.update(ingested.timings)
         say("ingest", "done", f"{ingested.counts.get('events', 0):,} events, "
             f"{ingested.counts.get('rejected', 0):,} rejected "
@@ -306,10 +346,9 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
             say(f"template {name}", "start", "papermill + HTML")
             futures[name] = pool.submit(execute_template, job)
 
-        from irkit.analysis.security import blocklist, export_blocklist
+        from irkit.analysis.security import export_blocklist
 
-        export_blocklist(blocklist(ingested.events), pending.path / "reports")
-        ingested.events = None  # the workers read the Parquet tables; free the memory
+        export_blocklist(ingested.blocklist, pending.path / "reports")
         from irkit.incident.pir import write_pir
         from irkit.incident.tables import read_notes
 
@@ -344,7 +383,7 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
         "incident_id": incident_id, "severity": severity,
         "inputs": {k: [str(Path(p).resolve()) for p in v] for k, v in inputs.items()},
         "window": {"start": params["window_start"], "end": params["window_end"]},
-        "show_code": show_code, "redact": redact, "engine": engine or "local",
+        "show_code": show_code, "redact": redact, "engine": _engine_record(eng),
         "archive": str(root), "template_parameters": params,
     }, secrets)
     try:
