@@ -143,7 +143,13 @@ def test_cli_full_collection_is_complete_and_token_free(tmp_path: Path) -> None:
     assert len(rows) >= 5 and len({r["rowId"] for r in rows}) == len(rows)
     assert (out / "metrics" / "app-metrics.prom").read_text().startswith("# HELP")
     inputs = log["inputs"]
-    assert inputs["logs"][:2] == ["request-logs/page-000.json", "request-logs/page-001.json"]
+    request_pages = [p for p in inputs["logs"] if p.startswith("request-logs/")]
+    assert request_pages == ["request-logs/page-000.json", "request-logs/page-001.json"]
+    # build events are loadable logs now, listed once each beside the request-log pages
+    event_files = sorted(f"events/{p.name}" for p in (out / "events").iterdir())
+    assert event_files and sorted(p for p in inputs["logs"] if p.startswith("events/")) == \
+        event_files
+    assert "build_events" not in inputs
     assert "metrics/app-metrics.prom" in inputs["metrics"]
     # the app's own endpoint never receives the Vercel token
     assert all(r["authorization"] is None for r in fake.requests if r["route"] == "metrics")
@@ -238,10 +244,30 @@ def test_collected_files_load_with_irkit_load(tmp_path: Path) -> None:
     raw = json.loads((out / "metrics/raw/observability-vercel.request.count-sum.json").read_text())
     assert "query" not in raw  # the evidence copy is what the API sent
     streamed = (out / "runtime-logs/dpl_fake0000.ndjson").read_text().splitlines()
-    assert len(result.events) == 8 + len(streamed)  # two request-log pages of four + live lines
+    event_files = sorted((out / "events").iterdir())
+    assert event_files and set(paths["logs"]) >= set(event_files)
+    build = result.events[result.events["source"] == "build"]
+    # two request-log pages of four + live lines + three build lines per window deployment
+    assert len(build) == 3 * len(event_files)
+    assert len(result.events) == 8 + len(streamed) + len(build)
+    assert set(build["deployment_id"]) == {p.stem for p in event_files}
+    assert build["timestamp"].notna().all() and set(build["type"]) == {"stdout"}
     assert len(result.rejected) == 0
-    assert {f.format for f in result.files} >= {"request-logs-api", "runtime-logs",
+    assert {f.format for f in result.files} >= {"request-logs-api", "runtime-logs", "build-events",
                                                 "vercel-deployments", "observability-query"}
+
+
+def test_collections_listing_build_events_separately_still_load_them(tmp_path: Path) -> None:
+    """Collections written before build events loaded kept them under inputs.build_events."""
+    out = tmp_path / "old"
+    (out / "events").mkdir(parents=True)
+    (out / "events" / "dpl_a.json").write_text(json.dumps([
+        {"created": 1754299010512, "date": 1754299010512, "deploymentId": "dpl_a", "id": "e1",
+         "serial": "1754299010512-00001", "text": "Compiled", "type": "stdout"}]))
+    (out / "collection.json").write_text(json.dumps({"inputs": {
+        "logs": [], "deployments": [], "metrics": [], "build_events": ["events/dpl_a.json"]}}))
+    paths = evidence_paths(out)
+    assert paths["logs"] == [out / "events" / "dpl_a.json"] and "build_events" not in paths
 
 
 # -- client unit tests (httpx.MockTransport) ------------------------------------------------------

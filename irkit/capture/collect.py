@@ -282,7 +282,7 @@ class Collector:
             if response.ok:
                 stream = "stream+json" in response.headers.get("content-type", "")
                 file = self.log.write(f"events/{safe_name(dpl)}.{'ndjson' if stream else 'json'}",
-                                      response.content, input_kind="build_events")
+                                      response.content, input_kind="logs")
                 self.log.call(f"build events {dpl}", response, file=file)
             else:
                 self.log.call(f"build events {dpl}", response)

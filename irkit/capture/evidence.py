@@ -51,7 +51,7 @@ class CollectionLog:
             "params": params,
             "calls": [],
             "files": [],
-            "inputs": {"logs": [], "deployments": [], "metrics": [], "build_events": []},
+            "inputs": {"logs": [], "deployments": [], "metrics": []},
         }
 
     @classmethod
@@ -135,10 +135,14 @@ def evidence_paths(out: Path) -> dict[str, list[Path]]:
     """The loader inputs of a finished collection, by kind (``logs``, ``deployments``, …).
 
     Raw deployment pages are kept as evidence but not listed: ``deployments.json`` holds the
-    same deployments once each, so loading both would count them twice.
+    same deployments once each, so loading both would count them twice.  Build events are logs
+    (``irkit.sources.build_events`` reads them); collections made before that listed them under
+    ``build_events``, which is folded into ``logs`` here so they load too.
     """
     try:
         data = json.loads((out / LOG_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IrkitError(f"{out / LOG_NAME}: not a readable collection log ({exc})") from None
-    return {kind: [out / p for p in paths] for kind, paths in data.get("inputs", {}).items()}
+    inputs = {kind: [out / p for p in paths] for kind, paths in data.get("inputs", {}).items()}
+    inputs.setdefault("logs", []).extend(inputs.pop("build_events", []))
+    return inputs
