@@ -12,7 +12,7 @@
   - ``{type: "alias-assigned", deploymentId, date, alias: [...], aliasError, aliasWarning}`` —
     one row of source ``deployment`` whose message names the aliases (and the error or warning).
 
-  ``timestamp`` is ``date``, else ``created`` (epoch ms → UTC), top level first then payload;
+  ``timestamp`` is ``date`` (top level, else the payload's), else ``created`` (epoch ms → UTC);
   ``source`` is ``info.type`` (``build`` when absent, ``request`` for wrapped request events);
   ``type`` is the event type; ``message`` is ``text`` with ANSI codes and its leading/trailing
   line end removed (what the CLI prints); a text-less ``deployment-state`` event says
@@ -101,7 +101,7 @@ _MESSAGE = (f"CASE WHEN {_ALIAS} THEN {_ALIAS_MESSAGE} "
             f"ELSE COALESCE({_CLEAN_TEXT}, {_STATE_MESSAGE}) END")
 
 SELECT = ",\n".join([
-    f"{f.epoch_ms('COALESCE(r.date, r.created, r.payload.date, r.payload.created)')} AS timestamp",
+    f"{f.epoch_ms('COALESCE(r.date, r.payload.date, r.created, r.payload.created)')} AS timestamp",
     f"{f.level(_LEVEL, 'r.type', _STATUS)} AS level",
     f"CASE WHEN {_ALIAS} THEN 'deployment' ELSE COALESCE({_s(f'lower({_INFO_TYPE})')}, "
     f"CASE WHEN {_P} IS NOT NULL OR r.payload.requestId IS NOT NULL THEN 'request' "
