@@ -1,10 +1,18 @@
-"""The distributed engine: the partitioned load runs as tasks on a ``dask.distributed`` cluster.
+"""The distributed engine: the load and the reductions run as tasks on a ``dask.distributed``
+cluster.
 
-One task per input file streams it into the shared partition layout (``part-<file>-<batch>``
-names never collide, so workers write side by side); the client writes the ``_SUCCESS`` marker
-only after every task succeeded.  The reductions then read the same partitions.  The folder
-must be reachable by the workers and by ``irkit open`` alike (a shared disk on one machine;
-on a cluster, a shared mount).
+Load: one task per input file streams it into the shared partition layout
+(``part-<file>-<batch>`` names never collide, so workers write side by side); the client writes
+the ``_SUCCESS`` marker only after every task succeeded.
+
+Reductions (:mod:`irkit.engine.reduce`): one task per hour partition, in two rounds — first
+each task's REPORT-join partial (combined on the client and broadcast back), then each task's
+partial aggregates of requests, client requests, error lines and totals over its hour.  The
+client concatenates the partials and runs the combine queries; only those reduced tables reach
+pandas.  Counts are exact and equal to the local engine's: both run the same queries.
+
+The folder must be reachable by the workers and by ``irkit open`` alike (a shared disk on one
+machine; on a cluster, a shared mount).  fsspec URLs (``s3://``) are not supported yet.
 """
 
 from __future__ import annotations
@@ -82,7 +90,108 @@ class DaskEngine(Engine):
         finish_partitions(events_dir, ordered)
         return open_partitions(events_dir), ordered
 
+    def findings(self, parts: Partitions, **kwargs: Any) -> dict[str, Any]:
+        """findings.json with the reductions computed on the cluster (see the module doc)."""
+        from irkit.engine import local
+        from irkit.engine.findings import findings_from_view
+
+        con, own = kwargs.pop("con", None), False
+        if con is None:
+            con, own = local.connect(self.memory_limit), True
+            local.events_view(con, parts)
+        try:
+            return findings_from_view(con, view="ev", reducer=lambda s, e: self.reduce(parts, s, e),
+                                      **kwargs)
+        finally:
+            if own:
+                con.close()
+
+    def reduce(self, parts: Partitions, start: Any, end: Any) -> dict[str, Any]:
+        """The reductions of the events in ``[start, end]``, computed hour by hour on workers."""
+        import pyarrow as pa
+
+        from irkit.engine import local, reduce
+
+        chunks = _chunks(parts)
+        try:
+            firsts = self.client.gather([
+                self.client.submit(_reports_partial, files, start, end, pure=False)
+                for files in chunks])
+            con = local.connect(self.memory_limit)
+            try:
+                con.register("rp", pa.concat_tables([f[0] for f in firsts],
+                                                    promote_options="permissive"))
+                reports = con.sql(local.reports_combine_sql("rp")).to_arrow_table()
+                traces_only = reduce.all_trace(sum(f[1] for f in firsts),
+                                               sum(f[2] for f in firsts))
+                shared = self.client.scatter(reports, broadcast=True)
+                seconds = self.client.gather([
+                    self.client.submit(_partials, files, shared, start, end, traces_only,
+                                       pure=False) for files in chunks])
+                out: dict[str, Any] = {}
+                for name in reduce.NAMES:
+                    con.register(f"p_{name}", pa.concat_tables([s[name] for s in seconds],
+                                                       promote_options="permissive"))
+                    query = reduce.COMBINE[name](f"p_{name}")
+                    out[name] = (tuple(int(v) for v in con.execute(query).fetchall()[0])
+                                 if name == "totals" else local.frame(con, query))
+                return out
+            finally:
+                con.close()
+        except IrkitError:
+            raise
+        except Exception as exc:  # a worker failure: one line, naming the scheduler
+            raise IrkitError(f"dask scheduler {self.address}: reduction task failed: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                             ) from None
+
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
             self.client = None
+
+
+def _chunks(parts: Partitions) -> list[list[str]]:
+    """One task's share: the part files of one hour partition."""
+    by_hour: dict[str, list[str]] = {}
+    for path in parts.files():
+        by_hour.setdefault(path.parent.name, []).append(str(path))
+    return [by_hour[h] for h in sorted(by_hour)] or [[]]
+
+
+def _reports_partial(files: list[str], start: Any, end: Any) -> tuple[Any, int, int]:
+    """Worker, round 1: this hour's REPORT-join partial and its (rows, trace rows) in window."""
+    from irkit.engine import local, reduce
+
+    con = local.connect(threads=1)
+    try:
+        if not files:
+            return con.sql("SELECT NULL::VARCHAR AS key, NULL::DOUBLE AS ms, "
+                           "NULL::BIGINT AS ord LIMIT 0").to_arrow_table(), 0, 0
+        local.events_view(con, files, reports=None)
+        table = con.sql(local.reports_partial_sql("ev_raw")).to_arrow_table()
+        win = local.window_filter(con, start, end, "ev_raw")
+        rows, traces = con.execute(reduce.trace_flag_sql(win)).fetchall()[0]
+        return table, int(rows), int(traces)
+    finally:
+        con.close()
+
+
+def _partials(files: list[str], reports: Any, start: Any, end: Any,
+              traces_only: bool) -> dict[str, Any]:
+    """Worker, round 2: this hour's partial aggregates (Arrow tables, by reduction name)."""
+    from irkit.engine import local, reduce
+
+    con = local.connect(threads=1)
+    try:
+        if files:
+            local.events_view(con, files, reports=reports)
+        else:  # an empty load: an empty view with the events columns
+            from irkit.engine.partitions import _arrow_schema
+
+            con.register("ev", _arrow_schema().empty_table())
+        win = local.window_filter(con, start, end, "ev")
+        return {name: con.sql(sql).to_arrow_table()
+                for name, sql in reduce.partial_sqls(win, traces_only).items()}
+    finally:
+        con.close()

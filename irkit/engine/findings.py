@@ -7,41 +7,62 @@ in memory), so an out-of-core run and an in-memory run of the same evidence agre
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 
 import irkit
+from irkit import schema
 from irkit.analysis import buckets, impact, latency, onset, suspects, timeline
 from irkit.analysis import findings as fnd
 from irkit.engine import local
+
+#: reducer(start, end) -> the reductions of the windowed events (see irkit.engine.reduce)
+Reducer = Callable[[pd.Timestamp | None, pd.Timestamp | None], Mapping[str, Any]]
 
 
 def findings_from_view(con, *, view: str, incident_id: str, severity: str,
                        deployments: pd.DataFrame | None, metrics: pd.DataFrame | None,
                        rejected_count: int, window: Mapping[str, object] | tuple | None = None,
                        notes: Iterable[Mapping[str, Any]] | None = None,
-                       extras: dict[str, Any] | None = None) -> dict[str, Any]:
+                       extras: dict[str, Any] | None = None,
+                       reducer: Reducer | None = None) -> dict[str, Any]:
     """The SPEC findings.json object for the events of ``view`` (see :mod:`irkit.engine.local`).
 
+    ``reducer(start, end)`` computes the reductions of the events in the window (default:
+    :func:`irkit.engine.local.reductions` on ``con``; the Dask engine passes its own).
     ``extras``, when given, receives the reduced tables the findings came from —
     ``requests``, ``security_rows`` (one row per client request: what the blocklist needs)
     and ``patterns`` — so callers need not reduce the events a second time.
     """
+    start, end = _window(con, view, window)
+    if reducer is None:
+        win = local.window_filter(con, start, end, view)
+        red = local.reductions(con, win)
+    else:
+        red = reducer(start, end)
+    return findings_from_reductions(red, start=start, end=end, incident_id=incident_id,
+                                    severity=severity, deployments=deployments,
+                                    metrics=metrics, rejected_count=rejected_count,
+                                    notes=notes, extras=extras)
+
+
+def findings_from_reductions(red: Mapping[str, Any], *, start: pd.Timestamp | None,
+                             end: pd.Timestamp | None, incident_id: str, severity: str,
+                             deployments: pd.DataFrame | None, metrics: pd.DataFrame | None,
+                             rejected_count: int,
+                             notes: Iterable[Mapping[str, Any]] | None = None,
+                             extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble findings.json from the reductions (:mod:`irkit.engine.reduce`) by the analyses."""
     from irkit.analysis.patterns import patterns
     from irkit.analysis.security import security_findings
 
-    start, end = _window(con, view, window)
-    win = local.window_filter(con, start, end, view)
-    total, errors = con.execute(f"SELECT count(*), count(*) FILTER (WHERE level IN "
-                            f"({local._ERROR_LEVELS})) FROM {win}").fetchall()[0]
-    reqs = buckets.as_requests(buckets._typed(local.frame(con, local.requests_sql(win))))
+    total, errors = red["totals"]
+    reqs = buckets.as_requests(buckets._typed(red["requests"]))
     found = onset.find_onset(reqs)
-    pattern_rows = local.frame(con, local.pattern_rows_sql(win), "events")
-    pattern_table = patterns(pattern_rows, deployments=deployments)
-    del pattern_rows
-    security_rows = local.frame(con, local.security_rows_sql(win))
+    pattern_table = patterns(schema.conform(red["patterns"], "events"), deployments=deployments)
+    security_rows = red["security"]
     security = security_findings(security_rows)
     if extras is not None:
         extras.update(requests=reqs, security_rows=security_rows, patterns=pattern_table)

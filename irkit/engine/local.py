@@ -18,17 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from irkit import schema
-from irkit.analysis import buckets
+from irkit.engine import reduce
 from irkit.engine.partitions import Partitions
-
-_ERROR_LEVELS = ", ".join(f"'{lv}'" for lv in sorted(schema.ERROR_LEVELS))
-_REQUEST_SOURCES = ", ".join(f"'{s}'" for s in sorted(buckets.REQUEST_SOURCES))
-#: Columns security's request view reads (``irkit.analysis.security._REQUEST_COLUMNS``).
-SECURITY_COLUMNS = (
-    "timestamp", "client_ip", "user_agent", "method", "host", "path", "query", "route",
-    "status_code", "bytes", "waf_action", "ja4", "ja3", "request_id",
-)
-PATTERN_COLUMNS = ("timestamp", "level", "message", "status_code", "route", "deployment_id")
 
 
 def connect(memory_limit: str | None = None, threads: int | None = None,
@@ -65,118 +56,83 @@ def _size(text: str) -> str:
     return str(text).strip()
 
 
-def events_view(con, parts: Partitions | str, name: str = "ev") -> None:
+def events_view(con, parts: Partitions | str | list[str], name: str = "ev",
+                reports=None) -> None:
     """Register ``name``: the events with the cross-file Lambda REPORT join finished.
 
     ``apply_reports`` fills a request's rows from a REPORT line's duration; each streamed
     batch did that for the REPORT rows themselves, the view does it across batches and files
     with the loader's precedence: a REPORT row's Vercel request id beats an AWS RequestId
     match, then the earliest REPORT line wins; an existing duration is never overwritten.
+    ``reports`` (an Arrow table ``key, ms``) is the join table when it was built elsewhere —
+    by the Dask engine from every worker's :func:`reports_partial_sql` — else it is built here.
+    ``parts`` may also be a list of part files (one worker's share).
     """
-    glob = parts.glob if isinstance(parts, Partitions) else parts
-    src = f"read_parquet('{_quote(glob)}', hive_partitioning = false)"
+    if isinstance(parts, Partitions):
+        files = f"'{_quote(parts.glob)}'"
+    elif isinstance(parts, str):
+        files = f"'{_quote(parts)}'"
+    else:
+        files = "[" + ", ".join(f"'{_quote(str(p))}'" for p in parts) + "]"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name}_raw AS SELECT * FROM "
+                f"read_parquet({files}, hive_partitioning = false)")
+    if reports is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_reports AS "
+                    f"WITH p AS ({reports_partial_sql(name + '_raw')}) "
+                    f"{reports_combine_sql('p')}")
+    else:
+        con.register(f"{name}_reports_arrow", reports)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name}_reports AS "
+                    f"SELECT key, ms FROM {name}_reports_arrow")
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW {name}_raw AS SELECT * FROM {src};
-        CREATE OR REPLACE TEMP TABLE {name}_reports AS
-          SELECT key, arg_min(ms, ord) AS ms FROM (
-            SELECT request_id AS key, _report_ms AS ms, _seq AS ord FROM {name}_raw
-              WHERE _report_ms IS NOT NULL AND request_id IS NOT NULL
-            UNION ALL
-            SELECT _report_aws, _report_ms, _seq + (1::BIGINT << 62) FROM {name}_raw
-              WHERE _report_ms IS NOT NULL AND _report_aws IS NOT NULL) GROUP BY key;
         CREATE OR REPLACE TEMP VIEW {name} AS
           SELECT e.* REPLACE (COALESCE(e.duration_ms, r.ms) AS duration_ms)
-          FROM {name}_raw e LEFT JOIN {name}_reports r ON e.request_id = r.key;
-    """)
+          FROM {name}_raw e LEFT JOIN {name}_reports r ON e.request_id = r.key""")
 
 
-def requests_sql(view: str = "ev") -> str:
-    """SQL of :func:`irkit.analysis.buckets.requests` over ``view`` (same rows, same order)."""
-    dur_source = ("CASE source WHEN 'trace' THEN 'trace spans' "
-                  "WHEN 'lambda' THEN 'lambda REPORT lines' "
-                  "WHEN 'serverless' THEN 'request logs' WHEN 'request' THEN 'request logs' "
-                  "ELSE COALESCE('request logs (' || source || ')', 'request logs') END")
-    first = "arg_min({c}, _seq) FILTER (WHERE {c} IS NOT NULL)"
+def reports_partial_sql(raw: str) -> str:
+    """Per join key, the winning REPORT duration of these rows and its rank (``ord``).
+
+    Rank: Vercel request-id keys before AWS RequestId keys, then load order — so combining
+    partials by ``arg_min(ms, ord)`` picks the same line as one pass over everything.
+    """
     return f"""
-    WITH flags AS (SELECT bool_and(COALESCE(source = 'trace', false)) AS all_trace FROM {view}),
-    base AS (
-      SELECT e.timestamp, e._seq, e.status_code, e.duration_ms, e.route, e.region, e.client_ip,
-             e.deployment_id, {dur_source} AS duration_source,
-             COALESCE(e.level IN ({_ERROR_LEVELS}), false) AS err_line,
-             (COALESCE(e.status_code >= 500, false) OR COALESCE(e.crashed, false)) AS failed_row,
-             CASE WHEN f.all_trace THEN false ELSE COALESCE(e.source = 'trace', false) END
-               AS is_trace,
-             (e.status_code IS NOT NULL OR COALESCE(e.crashed, false)
-               OR COALESCE(e.source IN ({_REQUEST_SOURCES}), false)) AS request_level,
-             CASE WHEN f.all_trace THEN COALESCE(e.request_id, e.trace_id) ELSE e.request_id END
-               AS rid
-      FROM {view} e, flags f),
-    grouped AS (
-      SELECT min(timestamp) AS timestamp, rid AS request_id, max(status_code) AS status_code,
-             bool_or(failed_row) AS failed, bool_or(failed_row OR err_line) AS error,
-             max(duration_ms) AS duration_ms,
-             {first.format(c='duration_source').replace('duration_source IS', 'duration_ms IS')}
-               AS duration_source,
-             {first.format(c='route')} AS route, {first.format(c='region')} AS region,
-             {first.format(c='client_ip')} AS client_ip,
-             {first.format(c='deployment_id')} AS deployment_id,
-             0 AS part, min(_seq) AS ord
-      FROM base WHERE rid IS NOT NULL AND NOT is_trace GROUP BY rid),
-    loose AS (
-      SELECT timestamp, rid AS request_id, status_code, failed_row AS failed,
-             failed_row OR err_line AS error, duration_ms, duration_source, route, region,
-             client_ip, deployment_id, 1 AS part, _seq AS ord
-      FROM base WHERE rid IS NULL AND NOT is_trace AND (request_level OR err_line))
-    SELECT * EXCLUDE (part, ord) FROM (SELECT * FROM grouped UNION ALL SELECT * FROM loose)
-    ORDER BY timestamp, part, ord
-    """
-
-
-def security_rows_sql(view: str = "ev") -> str:
-    """Events reduced to one row per client request, as security's ``requests_table`` merges.
-
-    Rows with a client IP whose ``request_id`` is shared are merged (first non-missing value
-    per column in row order, earliest time); the output order (unshared rows, then merged
-    ones, by first appearance) is the one ``requests_table`` builds before its stable sort.
-    """
-    cols = [c for c in SECURITY_COLUMNS if c not in ("timestamp", "request_id")]
-    firsts = ", ".join(f"arg_min({c}, _seq) FILTER (WHERE {c} IS NOT NULL) AS {c}"
-                       for c in cols)
-    plain = ", ".join(SECURITY_COLUMNS)
-    return f"""
-    WITH rows AS (SELECT {plain}, _seq,
-                         request_id IS NOT NULL AND count(*) OVER (PARTITION BY request_id) > 1
-                           AS shared
-                  FROM {view} WHERE client_ip IS NOT NULL),
-    merged AS (SELECT min(timestamp) AS timestamp, request_id, {firsts}, 1 AS part,
-                      min(_seq) AS ord
-               FROM rows WHERE shared GROUP BY request_id)
-    SELECT {plain} FROM (
-      SELECT {plain}, 0 AS part, _seq AS ord FROM rows WHERE NOT shared
-      UNION ALL SELECT {plain}, part, ord FROM merged) ORDER BY part, ord
-    """
-
-
-def pattern_rows_sql(view: str = "ev") -> str:
-    """The error lines (what ``patterns()`` groups) plus one stand-in row per other deployment.
-
-    ``patterns()`` looks at non-error rows only for the set of deployments that had events
-    (``new_since_deployment``); one ``info`` row per such deployment carries that set.
-    """
-    cols = ", ".join(PATTERN_COLUMNS)
-    return f"""
-    SELECT {cols} FROM (
-      SELECT {cols}, 0 AS part, _seq AS ord FROM {view} WHERE level IN ({_ERROR_LEVELS})
+    SELECT key, arg_min(ms, ord) AS ms, min(ord) AS ord FROM (
+      SELECT request_id AS key, _report_ms AS ms, _seq AS ord FROM {raw}
+        WHERE _report_ms IS NOT NULL AND request_id IS NOT NULL
       UNION ALL
-      SELECT min(timestamp), 'info', NULL, NULL, NULL, deployment_id, 1, min(_seq)
-      FROM {view} WHERE deployment_id IS NOT NULL GROUP BY deployment_id)
-    ORDER BY part, ord
+      SELECT _report_aws, _report_ms, _seq + (1::BIGINT << 62) FROM {raw}
+        WHERE _report_ms IS NOT NULL AND _report_aws IS NOT NULL) GROUP BY key"""
+
+
+def reports_combine_sql(partials: str) -> str:
+    return f"SELECT key, arg_min(ms, ord) AS ms FROM {partials} GROUP BY key"
+
+
+def traces_only(con, view: str = "ev") -> bool:
+    """Whether ``view`` holds nothing but trace spans (then a trace is the request)."""
+    return reduce.all_trace(*con.execute(reduce.trace_flag_sql(view)).fetchall()[0])
+
+
+def requests_sql(view: str = "ev", *, traces_only: bool = False) -> str:
+    """SQL of :func:`irkit.analysis.buckets.requests` over ``view`` (same rows, same order)."""
+    return (f"WITH p AS ({reduce.requests_partial_sql(view, traces_only)}) "
+            f"{reduce.requests_combine_sql('p')}")
+
+
+def reductions(con, view: str = "ev") -> dict[str, object]:
+    """Every reduction of ``view`` in this process: each partial, then its combine step.
+
+    Returns pandas frames for ``requests``, ``security`` and ``patterns`` and a
+    ``(total, errors)`` tuple for ``totals`` — the same objects the Dask engine assembles
+    from its workers' partials.
     """
-
-
-def totals_sql(view: str = "ev") -> str:
-    return (f"SELECT count(*) AS total, count(*) FILTER (WHERE level IN ({_ERROR_LEVELS})) "
-            f"AS errors, min(timestamp) AS start, max(timestamp) AS \"end\" FROM {view}")
+    out: dict[str, object] = {}
+    for name, sql in reduce.partial_sqls(view, traces_only(con, view)).items():
+        query = f"WITH p AS ({sql}) {reduce.COMBINE[name]('p')}"
+        out[name] = (tuple(int(v) for v in con.execute(query).fetchall()[0])
+                     if name == "totals" else frame(con, query))
+    return out
 
 
 def frame(con, sql: str, table: str | None = None) -> pd.DataFrame:
