@@ -73,6 +73,13 @@ class Engine:
 
     def group(self, messages: Sequence[str]) -> Grouping:
         """Group ``messages``: one slot per distinct shape, an index per message."""
+        slots = self._slots(messages)
+        mined = Miner(self.config).fit(slots.shapes())
+        return self._label(slots, mined)
+
+    def _slots(self, messages: Sequence[str]) -> _Slots:
+        """Steps 1–3: fold, mask and deduplicate; nothing here depends on other messages'
+        shapes, which is what lets :class:`StreamingGrouper` mine batches it has seen once."""
         # 1. messages that differ only in their digits share a key; the first one represents it
         folded = fold_digits_all(messages)
         key_of: dict[str, int] = {}
@@ -139,26 +146,81 @@ class Engine:
                     index_to_slot[i] = slot
         else:
             index_to_slot = index_to_key
-        # 4. mine the distinct masked shapes (stack traces excluded) in a canonical order
-        slot_masked = [collapse(p) for p in slot_pos]
-        shapes = {m for s, m in enumerate(slot_masked) if s not in traces}
-        mined = Miner(self.config).fit(shapes)
-        # 5. templates and ids per slot
+        return _Slots(list(index_to_slot), [collapse(p) for p in slot_pos], traces,
+                      slot_original)
+
+    def _label(self, slots: _Slots, mined: dict[str, str]) -> Grouping:
+        """Step 5: templates and ids per slot, from the mined ``{masked shape: template}``."""
+        masker = self.masker
         templates: list[str] = []
         pids: list[str] = []
-        for s, m in enumerate(slot_masked):
-            st = traces.get(s)
+        for s, m in enumerate(slots.masked):
+            st = slots.traces.get(s)
             if st is not None:
                 tpl = " ".join(masker.mask(st.headline).split())
                 pid = pattern_id_for(st.fingerprint, "trace")
             else:
                 tpl = mined[m]
                 if self.rules is not None:
-                    tpl = self.rules.retemplate(tpl, slot_original[s])
+                    tpl = self.rules.retemplate(tpl, slots.original[s])
                 pid = pattern_id_for(tpl)
             templates.append(tpl)
             pids.append(pid)
-        return Grouping(index_to_slot, pids, templates)
+        return Grouping(slots.index, pids, templates)
+
+
+@dataclass
+class _Slots:
+    """One batch after folding and masking: a slot per distinct shape, an index per message."""
+
+    index: list[int]
+    masked: list[str]
+    traces: dict[int, stacktrace.StackTrace]
+    original: list[str]
+
+    def shapes(self) -> set[str]:
+        """The distinct masked shapes to mine (stack traces are fingerprinted, not mined)."""
+        return {m for s, m in enumerate(self.masked) if s not in self.traces}
+
+
+class StreamingGrouper:
+    """Pattern ids for a stream of message batches, in two passes of bounded memory.
+
+    Why: a day of logs does not fit in memory, but its *shapes* do.  The miner's result depends
+    only on the set of distinct masked shapes (it mines them in sorted order), so
+    :meth:`observe` keeps just that set from each batch, :meth:`fit` mines it once, and
+    :meth:`assign` labels any batch by lookup.  Memory is bounded by the number of distinct
+    shapes (≈ patterns and their constant variants), not by the number of lines; the ids are
+    the ones :meth:`Engine.group` gives for all the messages at once.  ``fit`` may also be
+    given a sample; shapes it never saw are then mined alone when first assigned (their ids
+    can differ from the all-at-once run — observe everything first when that matters).
+    """
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine or Engine()
+        self.shapes: set[str] = set()
+        self.miner: Miner | None = None
+
+    def observe(self, messages: Sequence[str]) -> None:
+        """Remember the distinct shapes of one batch (first pass)."""
+        self.shapes |= self.engine._slots(messages).shapes()
+
+    def fit(self, messages: Sequence[str] | None = None) -> StreamingGrouper:
+        """Mine the observed shapes (plus ``messages``, e.g. a sample) once."""
+        if messages is not None:
+            self.observe(messages)
+        self.miner = Miner(self.engine.config)
+        self.miner.fit(self.shapes)
+        return self
+
+    def assign(self, messages: Sequence[str]) -> Grouping:
+        """Label one batch (second pass) with the fitted templates."""
+        if self.miner is None:
+            raise RuntimeError("StreamingGrouper.assign before fit")
+        slots = self.engine._slots(messages)
+        masked = sorted({m for s, m in enumerate(slots.masked) if s not in slots.traces})
+        templates = self.miner.assign(masked) if masked else []
+        return self.engine._label(slots, dict(zip(masked, templates, strict=True)))
 
 
 def fold_digits_all(messages: Sequence[str]) -> list[str]:
@@ -185,4 +247,5 @@ def fold_digits(text: str) -> str:
     return text.translate(_DIGITS)
 
 
-__all__ = ["WILDCARD", "Engine", "Grouping", "fold_digits", "group_messages", "pattern_id_for"]
+__all__ = ["WILDCARD", "Engine", "Grouping", "StreamingGrouper", "fold_digits", "group_messages",
+           "pattern_id_for"]
