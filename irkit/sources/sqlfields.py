@@ -73,7 +73,9 @@ def route(pattern_expr: str, path_expr: str) -> str:
     """The route pattern: Vercel's own if given, else ``path`` with id-like segments → ``[id]``."""
     normalised = (f"array_to_string(list_transform(string_split({path_expr}, '/'), "
                   f"lambda s: CASE WHEN {ID_SEGMENT_SQL} THEN '[id]' ELSE s END), '/')")
-    return f"COALESCE({nullif_blank(pattern_expr)}, {normalised})"
+    # CASE rather than COALESCE: duckdb evaluates a CASE branch only for the rows that take it
+    # (its optimiser hoists COALESCE arguments and would split every path of every row)
+    return f"CASE WHEN {pattern_expr} <> '' THEN {pattern_expr} ELSE {normalised} END"
 
 
 def user_agent(list_expr: str) -> str:
