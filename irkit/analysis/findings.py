@@ -38,23 +38,45 @@ def compute_findings(*, incident_id: str, severity: str, events: pd.DataFrame,
     start, end = _window(window, events)
     if start is not None or end is not None:
         events = _clip(events, start, end)
-    reqs = clock("requests", lambda: buckets.requests(events))
-    found = clock("onset", lambda: onset.find_onset(events))
+    clock("requests", lambda: buckets.requests(events))  # warm the per-frame cache, timed
     pattern_table = clock("patterns", lambda: _patterns(events, deployments))
     security = clock("security", lambda: _security(events))
-    suspect_frame = clock("suspects", lambda: suspects.rank_deployments(
-        events, deployments, onset=found.onset, patterns=pattern_table))
-    latency_ms = clock("latency", lambda: latency.latency_findings(
-        events, onset=found.onset, metrics=metrics, recovery=found.recovery))
-    impact_all = clock("impact", lambda: impact.impact_findings(events))
     errors = int(events["level"].isin(list(schema.ERROR_LEVELS)).fillna(False).sum())
+    return assemble(events, incident_id=incident_id, severity=severity, start=start, end=end,
+                    total=len(events), errors=errors, rejected_count=rejected_count,
+                    deployments=deployments, metrics=metrics, notes=notes,
+                    pattern_table=pattern_table, security=security,
+                    timeline_events=events, clock=clock)
+
+
+def assemble(frame: pd.DataFrame, *, incident_id: str, severity: str,
+             start: pd.Timestamp | None, end: pd.Timestamp | None, total: int, errors: int,
+             rejected_count: int, deployments: pd.DataFrame | None,
+             metrics: pd.DataFrame | None, notes: Iterable[Mapping[str, Any]] | None,
+             pattern_table: pd.DataFrame | None, security: dict[str, Any],
+             timeline_events: pd.DataFrame | None,
+             clock: Callable[[str, Callable[[], Any]], Any] | None = None) -> dict[str, Any]:
+    """findings.json from what every engine computes the same way.
+
+    ``frame`` is the events table (in memory) or the one-row-per-request table an out-of-core
+    engine reduced the partitions to (``buckets.as_requests``); the analyses accept either.
+    Both engines go through here, so their findings cannot drift apart.
+    """
+    clock = clock or _Clock(None)
+    reqs = buckets.requests(frame)
+    found = clock("onset", lambda: onset.find_onset(frame))
+    suspect_frame = clock("suspects", lambda: suspects.rank_deployments(
+        frame, deployments, onset=found.onset, patterns=pattern_table))
+    latency_ms = clock("latency", lambda: latency.latency_findings(
+        frame, onset=found.onset, metrics=metrics, recovery=found.recovery))
+    impact_all = clock("impact", lambda: impact.impact_findings(frame))
     findings: dict[str, Any] = {
         "incident_id": incident_id,
         "severity": severity,
         "generated_at": buckets.iso(pd.Timestamp.now(tz="UTC")),
         "irkit_version": irkit.__version__,
         "window": {"start": buckets.iso(start), "end": buckets.iso(end)},
-        "events": {"total": len(events), "errors": errors, "rejected": int(rejected_count),
+        "events": {"total": int(total), "errors": int(errors), "rejected": int(rejected_count),
                    "requests": len(reqs)},
         "error_onset": buckets.iso(found.onset),
         "recovery": buckets.iso(found.recovery),
@@ -63,11 +85,11 @@ def compute_findings(*, incident_id: str, severity: str, events: pd.DataFrame,
         "top_patterns": _top_patterns(pattern_table),
         "latency_ms": latency_ms,
         "impact": impact_all,
-        "incident_impact": (impact.impact_findings(events, start=found.onset,
+        "incident_impact": (impact.impact_findings(frame, start=found.onset,
                                                    end=found.recovery)
                             if found.onset is not None else None),
         "security": security,
-        "timeline": timeline.build_timeline(events, deployments, onset=found.onset,
+        "timeline": timeline.build_timeline(timeline_events, deployments, onset=found.onset,
                                             recovery=found.recovery, notes=notes,
                                             patterns=pattern_table, security=security,
                                             onset_method=found.method, iso_times=True),

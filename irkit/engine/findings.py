@@ -12,9 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-import irkit
 from irkit import schema
-from irkit.analysis import buckets, impact, latency, onset, suspects, timeline
+from irkit.analysis import buckets
 from irkit.analysis import findings as fnd
 from irkit.engine import local
 
@@ -60,40 +59,15 @@ def findings_from_reductions(red: Mapping[str, Any], *, start: pd.Timestamp | No
 
     total, errors = red["totals"]
     reqs = buckets.as_requests(buckets._typed(red["requests"]))
-    found = onset.find_onset(reqs)
     pattern_table = patterns(schema.conform(red["patterns"], "events"), deployments=deployments)
     security_rows = red["security"]
     security = security_findings(security_rows)
     if extras is not None:
         extras.update(requests=reqs, security_rows=security_rows, patterns=pattern_table)
-    suspect_frame = suspects.rank_deployments(reqs, deployments,
-                                              onset=found.onset, patterns=pattern_table)
-    out: dict[str, Any] = {
-        "incident_id": incident_id,
-        "severity": severity,
-        "generated_at": buckets.iso(pd.Timestamp.now(tz="UTC")),
-        "irkit_version": irkit.__version__,
-        "window": {"start": buckets.iso(start), "end": buckets.iso(end)},
-        "events": {"total": int(total), "errors": int(errors), "rejected": int(rejected_count),
-                   "requests": len(reqs)},
-        "error_onset": buckets.iso(found.onset),
-        "recovery": buckets.iso(found.recovery),
-        "onset_method": found.method,
-        "suspect_deployments": [fnd._suspect(r) for r in suspect_frame.to_dict("records")],
-        "top_patterns": fnd._top_patterns(pattern_table),
-        "latency_ms": latency.latency_findings(reqs, onset=found.onset,
-                                               metrics=metrics, recovery=found.recovery),
-        "impact": impact.impact_findings(reqs),
-        "incident_impact": (impact.impact_findings(reqs, start=found.onset,
-                                                   end=found.recovery)
-                            if found.onset is not None else None),
-        "security": security,
-        "timeline": timeline.build_timeline(None, deployments, onset=found.onset,
-                                            recovery=found.recovery, notes=notes,
-                                            patterns=pattern_table, security=security,
-                                            iso_times=True),
-    }
-    return fnd.jsonable(out)
+    return fnd.assemble(reqs, incident_id=incident_id, severity=severity, start=start,
+                        end=end, total=total, errors=errors, rejected_count=rejected_count,
+                        deployments=deployments, metrics=metrics, notes=notes,
+                        pattern_table=pattern_table, security=security, timeline_events=None)
 
 
 def _window(con, view: str, window: Mapping[str, object] | tuple | None
