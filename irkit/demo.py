@@ -846,3 +846,38 @@ def write_drain_ndjson(path: str | Path, n_events: int, seed: int = 0) -> Path:
             for text in _bench_chunks(n_events, seed):
                 fh.write(text)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The scribe's side of the demo
+
+
+def scribe_notes(truth: dict[str, Any]) -> list[dict[str, str]]:
+    """What a scribe would have noted during the demo incident: ``{kind, at, text}`` entries.
+
+    Why: ``irkit demo`` should show a PIR as a real incident produces it, with the alert, the
+    IC, the mitigation and the resolution on the timeline and response times measured against
+    the playbook's SLA, not placeholders.  Times are offsets from the generated onset and
+    recovery, so they stay consistent with the data; an incident-free scenario has no notes.
+    """
+    onset = truth.get("onset")
+    recovery = truth.get("recovery")
+    if not onset or not recovery:
+        return []
+    t0, t1 = pd.Timestamp(onset), pd.Timestamp(recovery)
+    bad, rollback = truth.get("bad_deployment_id"), truth.get("rollback_deployment_id")
+    cause = (f"deployment {bad} introduced a TypeError in /api/orders/[orderId]" if bad
+             else "the orders database stopped accepting connections (ETIMEDOUT)")
+    fix = (f"rolled back to the previous build ({rollback})" if rollback
+           else "database failover completed; connections recovered")
+
+    def at(base: pd.Timestamp, minutes: float) -> str:
+        return (base + pd.Timedelta(minutes=minutes)).isoformat()
+
+    return [
+        {"kind": "alert", "at": at(t0, 3), "text": "Error-rate alert from monitoring (5xx > 2%)"},
+        {"kind": "ic", "at": at(t0, 6), "text": "IC assigned: on-call engineer"},
+        {"kind": "root-cause", "at": at(t0, 17), "text": cause},
+        {"kind": "mitigation", "at": at(t1, -1), "text": fix},
+        {"kind": "resolved", "at": at(t1, 12), "text": "Error rate back to baseline for 10 min"},
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -147,3 +148,20 @@ def test_findings_table_and_security_timeline() -> None:
     assert findings_table(None).empty
     mixed = findings_table([{"time": "not a time"}])
     assert mixed["time"].tolist() == ["not a time"]  # left alone unless every value parses
+
+
+def test_pir_timeline_is_in_time_order_with_the_scribes_words(root: Path) -> None:
+    from irkit.demo import scribe_notes
+
+    truth = {"onset": FINDINGS["error_onset"], "recovery": "2025-01-31T10:30:00Z",
+             "bad_deployment_id": "dpl_bad", "rollback_deployment_id": "dpl_good"}
+    for entry in scribe_notes(truth):
+        add_note(root, ID, entry["text"], author="demo-scribe", kind=entry["kind"],
+                 at=entry["at"])
+    md = pir_markdown(FINDINGS, incident_notes(root, ID))
+    section = md.split("## Timeline", 1)[1].split("###", 1)[0]
+    stamps = re.findall(r"^- (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", section, flags=re.M)
+    assert len(stamps) >= 5 and stamps == sorted(stamps)
+    assert "rolled back to the previous build \\(dpl\\_good\\)" in section
+    assert "TO BE WRITTEN" not in section  # every milestone was noted
+    assert scribe_notes({"onset": None, "recovery": None}) == []

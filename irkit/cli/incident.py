@@ -171,14 +171,18 @@ def demo(severity: str, scenario: str, n_events: int, seed: int, incident_id: st
          archive: Path | None, as_json: bool, show_code: bool, redact: bool,
          quiet: bool) -> None:
     """``irkit open`` on the bundled, generated demo incident (a new incident each time)."""
-    from irkit.demo import generate
+    from irkit.demo import generate, scribe_notes
     from irkit.incident.archive import archive_root
     from irkit.incident.ids import next_incident_id
+    from irkit.incident.notes import add_note
 
     root = archive_root(archive)
     incident_id = incident_id or next_incident_id(root)
     with tempfile.TemporaryDirectory(prefix="irkit-demo-") as tmp:
         incident = generate(Path(tmp), seed=seed, events=n_events, scenario=scenario)
+        for entry in scribe_notes(incident.truth):
+            add_note(root, incident_id, entry["text"], author="demo-scribe",
+                     kind=entry["kind"], at=entry["at"])
         _run_open(incident_id, severity, quiet=quiet, logs=list(incident.logs),
                   deployments=[incident.deployments], metrics=[incident.metrics],
                   traces=[incident.traces], archive=root, show_code=show_code,

@@ -186,11 +186,13 @@ def pir_markdown(findings: dict[str, Any], notes: list[dict[str, Any]],
         ("Errors recovered (data)", times.recovery, None),
         ("Incident resolved", times.resolved, "resolved"),
     ]
-    for label, ts, kind in milestones:
-        if ts is not None:
-            out.append(f"- {_when(ts)}: {label}")
-        elif kind:
-            out.append(f"- [TIME]: {label} — {TODO} `irkit note --kind {kind}`")
+    # Known milestones in time order (the scribe's words after them), then what is missing.
+    for label, ts, kind in sorted((m for m in milestones if m[1] is not None),
+                                  key=lambda m: m[1]):
+        text = (_first(notes, kind) or {}).get("text") if kind else None
+        out.append(f"- {_when(ts)}: {label}" + (f" — {md(text)}" if text else ""))
+    out += [f"- [TIME]: {label} — {TODO} `irkit note --kind {kind}`"
+            for label, ts, kind in milestones if ts is None and kind]
     out += ["", "### Full timeline (data and scribe)", ""]
     entries = merged_timeline(findings, notes)
     if entries:
