@@ -92,3 +92,22 @@ def test_demo_latency_matches_truth(tmp_path_factory, scenario: str, seed: int) 
     out = latency.latency_findings(case["events"], onset=found.onset, recovery=found.recovery)
     assert within(out["before_onset"]["p95"], t["latency_before_p95"])
     assert within(out["after_onset"]["p50"], t["latency_after_p50"])
+
+
+def test_probe_timings_are_the_latency_source_when_nothing_else_has_durations() -> None:
+    from irkit.analysis.latency import PROBE_SOURCE, latency_findings
+    from irkit.capture.probe import ProbeResult, to_metrics
+
+    base = pd.Timestamp("2026-03-10T13:00:00Z")
+    results = [ProbeResult(seq=i, url="https://shop.example.com/",
+                           started=(base + pd.Timedelta(seconds=10 * i)).isoformat(),
+                           status=200, dns_ms=1.0, connect_ms=2.0, tls_ms=3.0,
+                           first_byte_ms=5.0, total_ms=100.0 if i < 10 else 400.0)
+               for i in range(20)]
+    metrics = to_metrics(results)
+    events = schema.empty("events")
+    onset = base + pd.Timedelta(seconds=100)
+    found = latency_findings(events, metrics=metrics, onset=onset)
+    assert found["source"] == PROBE_SOURCE
+    assert found["before_onset"]["p50"] == pytest.approx(100.0)
+    assert found["after_onset"]["p50"] == pytest.approx(400.0)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irkit import schema
 from irkit.analysis import buckets
 
 QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
@@ -179,6 +180,23 @@ def _interpolate(bounds: np.ndarray, counts: np.ndarray, q: float) -> float:
 
 # -- findings --------------------------------------------------------------------------------
 
+#: ``source`` of latency figures taken from ``irkit probe`` timings.
+PROBE_SOURCE = "probe timings (irkit probe total)"
+#: The metric ``irkit probe`` writes for a request's whole time (``irkit.capture.probe``).
+PROBE_TOTAL = "probe_total_ms"
+
+
+def probe_durations(metrics: pd.DataFrame | None) -> pd.DataFrame:
+    """``timestamp, duration_ms`` of every ``irkit probe`` request in a metrics table."""
+    if metrics is None or len(metrics) == 0:
+        return pd.DataFrame({"timestamp": pd.Series([], dtype=schema.TIMESTAMP),
+                             "duration_ms": pd.Series([], dtype="float64")})
+    rows = metrics[(metrics["name"] == PROBE_TOTAL).fillna(False).astype(bool)]
+    rows = rows.dropna(subset=["value"])
+    return pd.DataFrame({"timestamp": rows["timestamp"].reset_index(drop=True),
+                         "duration_ms": rows["value"].astype("float64").reset_index(drop=True)})
+
+
 def latency_findings(events: pd.DataFrame, *, onset: object = None,
                      metrics: pd.DataFrame | None = None, recovery: object = None,
                      top_routes: int = 10) -> dict[str, Any]:
@@ -194,8 +212,21 @@ def latency_findings(events: pd.DataFrame, *, onset: object = None,
     if len(durs) == 0:
         hist = histogram_quantiles(metrics)
         if hist is None:
-            return {**empty, "source": None, "before_onset": dict(empty),
-                    "after_onset": dict(empty), "routes": []}
+            probes = probe_durations(metrics)
+            if len(probes) == 0:
+                return {**empty, "source": None, "before_onset": dict(empty),
+                        "after_onset": dict(empty), "routes": []}
+            # Synthetic checks (``irkit probe``): the playbook's curl timing loop as evidence.
+            durs = probes
+            result = {**percentiles(durs["duration_ms"]), "source": PROBE_SOURCE}
+            if onset_ts is None:
+                return {**result, "before_onset": dict(empty), "after_onset": dict(empty),
+                        "routes": []}
+            return {**result,
+                    "before_onset": percentiles(_window(durs, None, onset_ts)["duration_ms"]),
+                    "after_onset": percentiles(
+                        _window(durs, onset_ts, recovery_ts)["duration_ms"]),
+                    "routes": []}
         before = (histogram_quantiles(metrics, end=onset_ts) if onset_ts is not None else None)
         after = (histogram_quantiles(metrics, start=onset_ts, end=recovery_ts)
                  if onset_ts is not None else None)
