@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import html
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,12 @@ if TYPE_CHECKING:  # pandas is imported lazily: `irkit patterns --text` must sta
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~"})
+#: Characters that form Markdown markup anywhere in a line (emphasis, code, links, tables,
+#: strikethrough, math).  ``<`` and ``&`` are HTML-escaped before this, and with ``[`` ``]``
+#: escaped no link or image can form, so ``( ) ! .`` need no escape inside a line.
+_MD_INLINE = str.maketrans({c: "\\" + c for c in "\\`*_[]|~$"})
+#: What makes a line a heading, list item, quote or rule when it starts the line.
+_MD_LINE_START = re.compile(r"^(?:([#+=-])|(\d+)([.)])(?=\s|$))")
 
 #: Invisible characters that change how text *looks* without being seen: bidirectional
 #: overrides/embeddings/isolates (an RTL override makes ``invoice\u202egnp.exe`` read as
@@ -55,7 +61,14 @@ def markdown_text(value: Any) -> str:
     text = " ".join(visible_text(str(value)).split())  # no line breaks: they end a table row
     # quote=False: the entities for quotes (&#x27;) contain "#", which the Markdown escaping
     # below would break into literal text; quotes are not markup in Markdown text anyway.
-    return html.escape(text, quote=False).translate(_MD_SPECIAL)
+    text = html.escape(text, quote=False).translate(_MD_INLINE)
+    # a value may start a line (a list item, a paragraph): keep it from becoming one
+    return _MD_LINE_START.sub(_escape_line_start, text, count=1)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    marker, digits, delimiter = match.groups()
+    return "\\" + marker if marker else digits + "\\" + delimiter
 
 
 def csv_cell(value: Any) -> Any:

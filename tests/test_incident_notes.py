@@ -106,7 +106,7 @@ def test_pir_follows_playbook_template_and_escapes(root: Path) -> None:
     add_note(root, ID, "alice - add canary checks - 2025-02-07", kind="action-item")
     md = pir_markdown(FINDINGS, incident_notes(root, ID))
     for heading in ("# Incident Post-Mortem:", "## Summary", "- **Date/Time**:",
-                    "- **Duration**:", "- **Severity**: SEV\\-2", "- **Impact**:",
+                    "- **Duration**:", "- **Severity**: SEV-2", "- **Impact**:",
                     "## Timeline", "## Root Cause", "## Resolution", "## Lessons Learned",
                     "- What went well", "- What didn't go well", "- Where we got lucky",
                     "## Action Items"):
@@ -116,7 +116,7 @@ def test_pir_follows_playbook_template_and_escapes(root: Path) -> None:
     assert "<script>" not in md and "&lt;script&gt;" in md
     assert "[evil](http://x)" not in md  # log-derived template escaped
     assert "TO BE WRITTEN" in md  # resolution / lessons still need a human
-    assert "1. alice \\- add canary checks" in md
+    assert "1. alice - add canary checks" in md
 
 
 def test_response_times_against_sla() -> None:
@@ -162,6 +162,6 @@ def test_pir_timeline_is_in_time_order_with_the_scribes_words(root: Path) -> Non
     section = md.split("## Timeline", 1)[1].split("###", 1)[0]
     stamps = re.findall(r"^- (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", section, flags=re.M)
     assert len(stamps) >= 5 and stamps == sorted(stamps)
-    assert "rolled back to the previous build \\(dpl\\_good\\)" in section
+    assert "rolled back to the previous build (dpl\\_good)" in section
     assert "TO BE WRITTEN" not in section  # every milestone was noted
     assert scribe_notes({"onset": None, "recovery": None}) == []
