@@ -35,7 +35,9 @@ def compute_findings(*, incident_id: str, severity: str, events: pd.DataFrame,
     ``timings``, when given, receives the seconds each step took (for benchmarks and logs).
     """
     clock = _Clock(timings)
-    start, end = _window(window, events)
+    times = events["timestamp"]
+    start, end = window_bounds(window, times.min() if len(times) else None,
+                               times.max() if len(times) else None)
     if start is not None or end is not None:
         events = _clip(events, start, end)
     clock("requests", lambda: buckets.requests(events))  # warm the per-frame cache, timed
@@ -113,17 +115,18 @@ class _Clock:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
 
 
-def _window(window: Mapping[str, object] | tuple | None,
-            events: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+def window_bounds(window: Mapping[str, object] | tuple | None, lo: object,
+                  hi: object) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The findings window: ``window`` (``{"start", "end"}`` or a pair) where it gives a bound,
+    else the span ``lo``..``hi`` of the events.  Both engines take their window from here."""
     if isinstance(window, Mapping):
         start, end = buckets.to_utc(window.get("start")), buckets.to_utc(window.get("end"))
     elif isinstance(window, tuple | list) and len(window) == 2:
         start, end = buckets.to_utc(window[0]), buckets.to_utc(window[1])
     else:
         start = end = None
-    if len(events):
-        start = start if start is not None else events["timestamp"].min()
-        end = end if end is not None else events["timestamp"].max()
+    start = start if start is not None else buckets.to_utc(lo)
+    end = end if end is not None else buckets.to_utc(hi)
     return start, end
 
 

@@ -72,15 +72,6 @@ def findings_from_reductions(red: Mapping[str, Any], *, start: pd.Timestamp | No
 
 def _window(con, view: str, window: Mapping[str, object] | tuple | None
             ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """The findings window: as given, else the span of the events (compute_findings' rule)."""
-    if isinstance(window, Mapping):
-        start, end = buckets.to_utc(window.get("start")), buckets.to_utc(window.get("end"))
-    elif isinstance(window, tuple | list) and len(window) == 2:
-        start, end = buckets.to_utc(window[0]), buckets.to_utc(window[1])
-    else:
-        start = end = None
+    """The findings window over a view: as given, else the span of its events."""
     lo, hi = con.execute(f"SELECT min(timestamp), max(timestamp) FROM {view}").fetchall()[0]
-    if lo is not None:
-        start = start if start is not None else buckets.to_utc(lo)
-        end = end if end is not None else buckets.to_utc(hi)
-    return start, end
+    return fnd.window_bounds(window, lo, hi)
