@@ -44,7 +44,13 @@ from pathlib import Path
 
 from irkit.sources import sqlfields as f
 from irkit.sources.base import Loaded, iter_lines
-from irkit.sources.cli_output import _ANSI, TEXT_FIELDS, TEXT_LINE, _colour_level
+from irkit.sources.cli_output import (
+    _ANSI,
+    TEXT_FIELDS,
+    TEXT_LINE,
+    _colour_level,
+    split_text_line,
+)
 from irkit.sources.documents import compact
 from irkit.sources.drains import PROXY_FIELDS
 from irkit.sources.jsoninput import document_records, first_char, head_objects, ndjson_records
@@ -247,16 +253,15 @@ def inspect_records(path: Path) -> Iterator[tuple[int, object]]:
     """One record per printed line; lines without the leading timestamp are rejected."""
     truncated: list[int] = []
     for line in iter_lines(path, truncated):
-        match = TEXT_LINE.match(_ANSI.sub("", line.text))
-        if match is None:
-            yield line.number, RawRejection("no leading ISO-8601 timestamp", line.text)
+        parts = split_text_line(line.text)
+        if isinstance(parts, RawRejection):
+            yield line.number, parts
             continue
-        stamp, text = match.groups()
+        stamp, text = parts
         yield line.number, {"timestamp": stamp, "message": text,
                             "level": build_line_level(line.text, text)}
     if truncated:
-        yield truncated[0], RawRejection(
-            "gzip stream truncated: nothing after this point could be read", None)
+        yield truncated[0], RawRejection.truncated()
 
 
 def read_inspect(path: Path) -> Loaded:

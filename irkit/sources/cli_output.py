@@ -165,16 +165,26 @@ def _text_record(stamp: str, text: str, colour: str | None) -> dict[str, object]
     return record
 
 
+def split_text_line(raw: str) -> tuple[str, str] | RawRejection:
+    """``(timestamp, text)`` of a ``<ISO-8601>  <text>`` line (legacy ``vercel logs``, ``vercel
+    inspect --logs``), ANSI colours ignored; a line without the timestamp is rejected."""
+    match = TEXT_LINE.match(_ANSI.sub("", raw))
+    if match is None:
+        return RawRejection("no leading ISO-8601 timestamp", raw)
+    stamp, text = match.groups()
+    return stamp, text
+
+
 def text_records(path: Path) -> Iterator[tuple[int, object]]:
     """Records of legacy ``--output short`` text, continuation lines joined to their event."""
     pending: tuple[int, str, list[str], str | None] | None = None
     truncated: list[int] = []
     for line in iter_lines(path, truncated):
-        match = TEXT_LINE.match(_ANSI.sub("", line.text))
-        if match is None:
-            yield line.number, RawRejection("no leading ISO-8601 timestamp", line.text)
+        parts = split_text_line(line.text)
+        if isinstance(parts, RawRejection):
+            yield line.number, parts
             continue
-        stamp, text = match.groups()
+        stamp, text = parts
         colour = _colour_level(line.text)
         if pending and pending[1] == stamp and text[:1] in (" ", "\t"):
             pending[2].append(text)
@@ -185,8 +195,7 @@ def text_records(path: Path) -> Iterator[tuple[int, object]]:
     if pending:
         yield pending[0], _text_record(pending[1], "\n".join(pending[2]), pending[3])
     if truncated:
-        yield truncated[0], RawRejection(
-            "gzip stream truncated: nothing after this point could be read", None)
+        yield truncated[0], RawRejection.truncated()
 
 
 # ------------------------------------------------------------------ sniffing

@@ -38,8 +38,7 @@ def ndjson_records(path: Path) -> Iterator[Record]:
         else:
             yield line.number, value
     if truncated:
-        yield truncated[0], RawRejection(
-            "gzip stream truncated: nothing after this point could be read", None)
+        yield truncated[0], RawRejection.truncated()
 
 
 def read_text(path: Path) -> tuple[str, bool]:
@@ -82,8 +81,7 @@ def document_records(path: Path, list_keys: tuple[str, ...] = ()) -> Iterator[Re
     for last, record in records:
         yield last, record
     if not complete:
-        yield last + 1, RawRejection(
-            "gzip stream truncated: nothing after this point could be read", None)
+        yield last + 1, RawRejection.truncated()
 
 
 def salvage_records(text: str) -> Iterator[Record]:

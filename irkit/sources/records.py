@@ -383,6 +383,11 @@ class RawRejection:
     reason: str
     raw: str | None
 
+    @classmethod
+    def truncated(cls) -> RawRejection:
+        """The record standing for everything after a cut gzip stream."""
+        return cls("gzip stream truncated: nothing after this point could be read", None)
+
 
 def load_records(path: Path, format_name: str, spec: RecordSpec,
                  records: Iterable[tuple[int, object]],
