@@ -83,10 +83,8 @@ class DaskEngine(Engine):
                     progress("load", item.rows, Path(item.path).name)
         except IrkitError:
             raise
-        except Exception as exc:  # a worker failure: one line, naming the scheduler
-            raise IrkitError(f"dask scheduler {self.address}: load task failed: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                             ) from None
+        except Exception as exc:
+            raise self._task_failed("load", exc) from None
         finish_partitions(events_dir, ordered)
         return open_partitions(events_dir), ordered
 
@@ -140,10 +138,13 @@ class DaskEngine(Engine):
                 con.close()
         except IrkitError:
             raise
-        except Exception as exc:  # a worker failure: one line, naming the scheduler
-            raise IrkitError(f"dask scheduler {self.address}: reduction task failed: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                             ) from None
+        except Exception as exc:
+            raise self._task_failed("reduction", exc) from None
+
+    def _task_failed(self, what: str, exc: Exception) -> IrkitError:
+        """A worker failure as one line naming the scheduler (no remote traceback)."""
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return IrkitError(f"dask scheduler {self.address}: {what} task failed: {first}")
 
     def close(self) -> None:
         if self.client is not None:
