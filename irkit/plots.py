@@ -18,7 +18,6 @@ Every figure answers one playbook question ("review error rates", "check respons
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -68,29 +67,6 @@ def _naive_utc(times: Any) -> Any:
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
     return index
-
-
-_last_requests: tuple[weakref.ref, int, pd.DataFrame] | None = None
-
-
-def requests_of(events: pd.DataFrame) -> pd.DataFrame:
-    """:func:`irkit.analysis.buckets.requests` of ``events``, reused for the same frame.
-
-    A report draws five figures from one events table; collapsing 1M events to requests is
-    the expensive step, so the last result is kept while that same frame object is alive (and
-    unchanged in length).  Filtering makes a new frame and is recomputed; an in-place edit of
-    the same frame is not detected, so edit a copy.
-    """
-    global _last_requests
-    cached = _last_requests
-    if cached is not None and cached[0]() is events and cached[1] == len(events):
-        return cached[2]
-    result = buckets.requests(events)
-    try:
-        _last_requests = (weakref.ref(events), len(events), result)
-    except TypeError:  # not weak-referenceable: just don't cache
-        _last_requests = None
-    return result
 
 
 def _onset_pair(onset: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
@@ -271,7 +247,7 @@ def error_rate(events: pd.DataFrame, deployments: pd.DataFrame | None = None,
     "Request" and "error" are the analytics definitions (:mod:`irkit.analysis.buckets`), so this
     figure and ``findings.json`` agree.
     """
-    reqs = requests_of(events)
+    reqs = buckets.requests(events)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         row_heights=[0.55, 0.45])
     _base_layout(fig, "Error rate and traffic", height=480)
@@ -309,7 +285,7 @@ def status_class(status: pd.Series, failed: pd.Series) -> pd.Series:
 def status_mix(events: pd.DataFrame, deployments: pd.DataFrame | None = None,
                onset: Any = None, *, freq: str | None = None) -> go.Figure:
     """Requests per bucket stacked by status class (2xx/3xx/4xx/5xx/crashed/no status)."""
-    reqs = requests_of(events)
+    reqs = buckets.requests(events)
     fig = go.Figure()
     _base_layout(fig, "Status-code mix", ytitle="requests / bucket")
     if len(reqs) == 0:
@@ -337,7 +313,7 @@ def status_mix(events: pd.DataFrame, deployments: pd.DataFrame | None = None,
 
 def _durations(events: pd.DataFrame) -> pd.DataFrame:
     """Requests that have a duration (one duration per request, analytics definition)."""
-    reqs = requests_of(events)
+    reqs = buckets.requests(events)
     return reqs[reqs["duration_ms"].notna()]
 
 
@@ -565,7 +541,7 @@ def compare_error_rates(incidents: Mapping[str, pd.DataFrame], *,
     fig = go.Figure()
     _base_layout(fig, "Error rate by incident", ytitle="error rate (%)", time_axis=False)
     fig.update_xaxes(title_text="minutes since the incident's first event")
-    tables = {name: requests_of(ev) for name, ev in incidents.items()}
+    tables = {name: buckets.requests(ev) for name, ev in incidents.items()}
     spans = [(t["timestamp"].min(), t["timestamp"].max()) for t in tables.values() if len(t)]
     if not spans:
         return _no_data(fig, "no requests in the evidence")

@@ -126,7 +126,7 @@ class Explorer:
     def _request_classes(self) -> pd.DataFrame:
         """Status class per request id (computed once: filtering by class keeps whole requests)."""
         if self._status_cache is None:
-            reqs = plots.requests_of(self.events)
+            reqs = buckets.requests(self.events)
             self._status_cache = pd.DataFrame({
                 "request_id": reqs["request_id"],
                 "klass": plots.status_class(reqs["status_code"], reqs["failed"]),
