@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from irkit import schema
-from irkit.analysis.grouping import Engine, group_messages, pattern_id_for
+from irkit.analysis import pattern_partials
+from irkit.analysis.grouping import Engine, StreamingGrouper, group_messages, pattern_id_for
+from irkit.analysis.pattern_partials import EXAMPLES, PATTERN_COLUMNS
 
-#: Example messages kept per pattern.
-EXAMPLES = 3
-
-PATTERN_COLUMNS = [
-    "pattern_id", "template", "count", "share", "first_seen", "last_seen", "levels",
-    "status_codes", "routes", "deployments", "new_since_deployment", "examples",
-]
+__all__ = ["EXAMPLES", "PATTERN_COLUMNS", "label", "pattern_ids", "pattern_series", "patterns"]
 
 
 def pattern_ids(messages: Iterable[str], *, engine: Engine | None = None) -> list[str]:
@@ -41,11 +38,18 @@ def _select(events: pd.DataFrame, levels: Iterable[str] | None) -> pd.DataFrame:
 
 
 def label(events: pd.DataFrame, *, levels: Iterable[str] | None = schema.ERROR_LEVELS,
-          engine: Engine | None = None) -> pd.DataFrame:
-    """The selected events with two added columns, ``pattern_id`` and ``template``."""
+          engine: Engine | None = None, grouper: StreamingGrouper | None = None
+          ) -> pd.DataFrame:
+    """The selected events with two added columns, ``pattern_id`` and ``template``.
+
+    ``grouper``: a fitted :class:`StreamingGrouper` labels the messages by lookup (one chunk
+    of a larger stream: the engines); without it they are mined here, all at once.
+    """
     chosen = _select(events, levels)
     has_text = chosen["message"].notna().to_numpy(dtype=bool)
-    grouping = group_messages(chosen["message"][has_text].astype(str).tolist(), engine=engine)
+    messages = chosen["message"][has_text].astype(str).tolist()
+    grouping = (grouper.assign(messages) if grouper is not None
+                else group_messages(messages, engine=engine))
     ids = pd.Series(pd.NA, index=chosen.index, dtype=schema.STRING)
     templates = ids.copy()
     ids[has_text] = grouping.ids()
@@ -73,27 +77,6 @@ def _describe_silent(rows: pd.DataFrame) -> list[str]:
             for m, r, s in zip(method, route, status, strict=True)]
 
 
-def _counts(series: pd.Series) -> dict:
-    vc = series.dropna().value_counts()
-    return {(k.item() if hasattr(k, "item") else k): int(v) for k, v in vc.items()}
-
-
-def _deployment_order(labelled: pd.DataFrame, deployments: pd.DataFrame | None) -> list[str]:
-    """Deployment ids in the order they went live."""
-    if deployments is not None and len(deployments) and "created" in deployments:
-        ordered = deployments.sort_values("created", kind="stable")["deployment_id"].dropna()
-        order = [str(d) for d in ordered]
-    else:
-        order = []
-    seen_in_events = (labelled.dropna(subset=["deployment_id"])
-                      .groupby("deployment_id", sort=False)["timestamp"].min()
-                      .sort_values(kind="stable"))
-    for dep in seen_in_events.index:
-        if str(dep) not in order:
-            order.append(str(dep))
-    return order
-
-
 def patterns(
     events: pd.DataFrame,
     *,
@@ -109,59 +92,9 @@ def patterns(
     Pass ``levels=None`` to group every event.
     """
     labelled = label(events, levels=levels, engine=engine)
-    if labelled.empty:
-        return _empty_table()
-    total = len(labelled)
-    order = _deployment_order(labelled, deployments)
-    rank = {d: i for i, d in enumerate(order)}
-    rows = []
-    for pid, grp in labelled.groupby("pattern_id", sort=False):
-        deps = _counts(grp["deployment_id"])
-        new_since = None
-        if deps and order:
-            first = min(deps, key=lambda d: rank.get(d, len(order)))
-            first_rank = rank.get(first, len(order))
-            # "new" only when an earlier deployment existed and had events without the pattern
-            earlier = set(order[:first_rank])
-            had_events = set(labelled["deployment_id"].dropna().unique()) | set(
-                events["deployment_id"].dropna().unique())
-            if first_rank > 0 and earlier & had_events:
-                new_since = first
-        examples = list(dict.fromkeys(grp["message"].dropna().astype(str)))[:EXAMPLES]
-        rows.append({
-            "pattern_id": pid,
-            "template": grp["template"].iloc[0],
-            "count": len(grp),
-            "share": len(grp) / total,
-            "first_seen": grp["timestamp"].min(),
-            "last_seen": grp["timestamp"].max(),
-            "levels": _counts(grp["level"]),
-            "status_codes": _counts(grp["status_code"]),
-            "routes": _counts(grp["route"]),
-            "deployments": deps,
-            "new_since_deployment": new_since,
-            "examples": examples,
-        })
-    table = pd.DataFrame(rows, columns=PATTERN_COLUMNS)
-    table = table.sort_values(["count", "pattern_id"], ascending=[False, True], kind="stable")
-    table = table.reset_index(drop=True)
-    if top is not None:
-        table = table.head(top)
-    return _typed(table)
-
-
-def _typed(table: pd.DataFrame) -> pd.DataFrame:
-    table = table.astype({"pattern_id": schema.STRING, "template": schema.STRING,
-                          "count": "int64", "share": "float64",
-                          "new_since_deployment": schema.STRING})
-    for col in ("first_seen", "last_seen"):
-        table[col] = pd.to_datetime(table[col], utc=True).astype(schema.TIMESTAMP)
-    return table
-
-
-def _empty_table() -> pd.DataFrame:
-    empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in PATTERN_COLUMNS})
-    return _typed(empty)
+    seen = events["deployment_id"].dropna().unique()
+    partial = pattern_partials.from_lines(labelled, np.arange(len(labelled)), seen)
+    return pattern_partials.table(partial, deployments, top)
 
 
 def pattern_series(
