@@ -6,10 +6,13 @@ Load: one task per input file streams it into the shared partition layout
 the ``_SUCCESS`` marker only after every task succeeded.
 
 Reductions (:mod:`irkit.engine.reduce`): one task per hour partition, in two rounds — first
-each task's REPORT-join partial (combined on the client and broadcast back), then each task's
-partial aggregates of requests, client requests, error lines and totals over its hour.  The
-client concatenates the partials and runs the combine queries; only those reduced tables reach
-pandas.  Counts are exact and equal to the local engine's: both run the same queries.
+each task's REPORT-join partial and the distinct masked shapes of its error messages (the
+client combines the first and fits the pattern grouper on the union of the second, and
+broadcasts both back), then each task's partial aggregates of requests, client requests and
+totals over its hour, and its error lines labelled by the grouper and reduced to per-pattern
+partials.  The client concatenates the partials and runs the combine queries; only those
+reduced tables reach pandas — never the error lines.  Counts and pattern ids are exact and
+equal to the local engine's: both run the same queries and the same pattern passes.
 
 The folder must be reachable by the workers and by ``irkit open`` alike (a shared disk on one
 machine; on a cluster, a shared mount).  fsspec URLs (``s3://``) are not supported yet.
@@ -108,6 +111,7 @@ class DaskEngine(Engine):
         """The reductions of the events in ``[start, end]``, computed hour by hour on workers."""
         import pyarrow as pa
 
+        from irkit.analysis import pattern_partials
         from irkit.engine import local, reduce
 
         chunks = _chunks(parts)
@@ -123,10 +127,13 @@ class DaskEngine(Engine):
                 traces_only = reduce.all_trace(sum(f[1] for f in firsts),
                                                sum(f[2] for f in firsts))
                 shared = self.client.scatter(reports, broadcast=True)
+                grouper = self.client.scatter(reduce.fit_patterns(f[3] for f in firsts),
+                                              broadcast=True)
                 seconds = self.client.gather([
                     self.client.submit(_partials, files, shared, start, end, traces_only,
-                                       pure=False) for files in chunks])
-                out: dict[str, Any] = {}
+                                       grouper, pure=False) for files in chunks])
+                out: dict[str, Any] = {"patterns": pattern_partials.combine(
+                    s["patterns"] for s in seconds)}
                 for name in reduce.NAMES:
                     con.register(f"p_{name}", pa.concat_tables([s[name] for s in seconds],
                                                        promote_options="permissive"))
@@ -160,27 +167,29 @@ def _chunks(parts: Partitions) -> list[list[str]]:
     return [by_hour[h] for h in sorted(by_hour)] or [[]]
 
 
-def _reports_partial(files: list[str], start: Any, end: Any) -> tuple[Any, int, int]:
-    """Worker, round 1: this hour's REPORT-join partial and its (rows, trace rows) in window."""
+def _reports_partial(files: list[str], start: Any, end: Any) -> tuple[Any, int, int, set[str]]:
+    """Worker, round 1: this hour's REPORT-join partial, its (rows, trace rows) in window and
+    the distinct masked shapes of its error messages (pattern pass 1)."""
     from irkit.engine import local, reduce
 
     con = local.connect(threads=1)
     try:
         if not files:
             return con.sql("SELECT NULL::VARCHAR AS key, NULL::DOUBLE AS ms, "
-                           "NULL::BIGINT AS ord LIMIT 0").to_arrow_table(), 0, 0
+                           "NULL::BIGINT AS ord LIMIT 0").to_arrow_table(), 0, 0, set()
         local.events_view(con, files, reports=None)
         table = con.sql(local.reports_partial_sql("ev_raw")).to_arrow_table()
         win = local.window_filter(con, start, end, "ev_raw")
         rows, traces = con.execute(reduce.trace_flag_sql(win)).fetchall()[0]
-        return table, int(rows), int(traces)
+        return table, int(rows), int(traces), reduce.observe_patterns(con, win)
     finally:
         con.close()
 
 
 def _partials(files: list[str], reports: Any, start: Any, end: Any,
-              traces_only: bool) -> dict[str, Any]:
-    """Worker, round 2: this hour's partial aggregates (Arrow tables, by reduction name)."""
+              traces_only: bool, grouper: Any) -> dict[str, Any]:
+    """Worker, round 2: this hour's partial aggregates (Arrow tables, by reduction name) and
+    its per-pattern partial (pattern pass 2, labelled by the broadcast ``grouper``)."""
     from irkit.engine import local, reduce
 
     con = local.connect(threads=1)
@@ -192,7 +201,9 @@ def _partials(files: list[str], reports: Any, start: Any, end: Any,
 
             con.register("ev", _arrow_schema().empty_table())
         win = local.window_filter(con, start, end, "ev")
-        return {name: con.sql(sql).to_arrow_table()
-                for name, sql in reduce.partial_sqls(win, traces_only).items()}
+        out: dict[str, Any] = {name: con.sql(sql).to_arrow_table()
+                               for name, sql in reduce.partial_sqls(win, traces_only).items()}
+        out["patterns"] = reduce.assign_patterns(con, win, grouper)
+        return out
     finally:
         con.close()

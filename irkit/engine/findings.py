@@ -12,10 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from irkit import schema
 from irkit.analysis import buckets
 from irkit.analysis import findings as fnd
-from irkit.engine import local
+from irkit.engine import local, reduce
 
 #: reducer(start, end) -> the reductions of the windowed events (see irkit.engine.reduce)
 Reducer = Callable[[pd.Timestamp | None, pd.Timestamp | None], Mapping[str, Any]]
@@ -38,7 +37,7 @@ def findings_from_view(con, *, view: str, incident_id: str, severity: str,
     start, end = _window(con, view, window)
     if reducer is None:
         win = local.window_filter(con, start, end, view)
-        red = local.reductions(con, win)
+        red = {**local.reductions(con, win), "patterns": reduce.stream_patterns(con, win)}
     else:
         red = reducer(start, end)
     return findings_from_reductions(red, start=start, end=end, incident_id=incident_id,
@@ -53,13 +52,17 @@ def findings_from_reductions(red: Mapping[str, Any], *, start: pd.Timestamp | No
                              rejected_count: int,
                              notes: Iterable[Mapping[str, Any]] | None = None,
                              extras: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Assemble findings.json from the reductions (:mod:`irkit.engine.reduce`) by the analyses."""
-    from irkit.analysis.patterns import patterns
+    """Assemble findings.json from the reductions (:mod:`irkit.engine.reduce`) by the analyses.
+
+    ``red["patterns"]`` is a combined :class:`~irkit.analysis.pattern_partials.PatternPartial`.
+    """
+    from irkit.analysis import pattern_partials
     from irkit.analysis.security import security_findings
 
     total, errors = red["totals"]
     reqs = buckets.as_requests(buckets._typed(red["requests"]))
-    pattern_table = patterns(schema.conform(red["patterns"], "events"), deployments=deployments)
+    # per-pattern partial aggregates (reduce.assign_patterns), combined: never the error lines
+    pattern_table = pattern_partials.table(red["patterns"], deployments)
     security_rows = red["security"]
     security = security_findings(security_rows)
     if extras is not None:

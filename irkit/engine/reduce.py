@@ -15,14 +15,21 @@ Reductions (what :mod:`irkit.analysis` consumes, see :mod:`irkit.engine.local`):
 
 * ``requests`` — one row per request (:func:`irkit.analysis.buckets.requests`);
 * ``security`` — one row per client request (security's ``requests_table`` input);
-* ``patterns`` — the error lines plus one stand-in row per deployment seen;
-* ``totals`` — event and error-line counts.
+* ``totals`` — event and error-line counts;
+* ``patterns`` — not SQL: two passes over chunks of the events (:func:`observe_patterns` on
+  each chunk, :func:`fit_patterns` once, :func:`assign_patterns` on each chunk) give
+  per-pattern partial aggregates (:mod:`irkit.analysis.pattern_partials`), so the error lines
+  never come together in one process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from irkit import schema
 from irkit.analysis import buckets
+from irkit.analysis.grouping import StreamingGrouper
+from irkit.analysis.pattern_partials import PatternPartial
 
 ERROR_LEVELS = ", ".join(f"'{lv}'" for lv in sorted(schema.ERROR_LEVELS))
 _REQUEST_SOURCES = ", ".join(f"'{s}'" for s in sorted(buckets.REQUEST_SOURCES))
@@ -31,10 +38,17 @@ SECURITY_COLUMNS = (
     "timestamp", "client_ip", "user_agent", "method", "host", "path", "query", "route",
     "status_code", "bytes", "waf_action", "ja4", "ja3", "request_id",
 )
-PATTERN_COLUMNS = ("timestamp", "level", "message", "status_code", "route", "deployment_id")
+#: What ``patterns()`` reads of an error line (``crashed``/``method``/``path`` name the lines
+#: that have no message).
+PATTERN_COLUMNS = ("timestamp", "level", "message", "status_code", "route", "deployment_id",
+                   "crashed", "method", "path")
+#: Rows per Arrow batch when a chunk's error lines are labelled: bounds a pattern task's memory
+#: whatever the size of its hour.
+PATTERN_BATCH_ROWS = 100_000
 _REQ_FIRSTS = ("route", "region", "client_ip", "deployment_id")
 _SEC_FIRSTS = tuple(c for c in SECURITY_COLUMNS if c not in ("timestamp", "request_id"))
-NAMES = ("requests", "security", "patterns", "totals")
+#: The SQL reductions (partial + combine queries); patterns are reduced by the functions below.
+NAMES = ("requests", "security", "totals")
 
 
 def _firsts(columns: tuple[str, ...]) -> str:
@@ -140,30 +154,6 @@ def security_combine_sql(partials: str) -> str:
     """
 
 
-def patterns_partial_sql(view: str) -> str:
-    """Error lines (pass through) and, per deployment, its first appearance."""
-    cols = ", ".join(PATTERN_COLUMNS)
-    return f"""
-    SELECT {cols}, 0 AS part, _seq AS ord FROM {view} WHERE level IN ({ERROR_LEVELS})
-    UNION ALL
-    SELECT min(timestamp), 'info', NULL, NULL, NULL, deployment_id, 1, min(_seq)
-    FROM {view} WHERE deployment_id IS NOT NULL GROUP BY deployment_id
-    """
-
-
-def patterns_combine_sql(partials: str) -> str:
-    """What ``patterns()`` groups: error lines in load order, then one row per deployment."""
-    cols = ", ".join(PATTERN_COLUMNS)
-    return f"""
-    SELECT {cols} FROM (
-      SELECT {cols}, part, ord FROM {partials} WHERE part = 0
-      UNION ALL
-      SELECT min(timestamp), 'info', NULL, NULL, NULL, deployment_id, 1, min(ord)
-      FROM {partials} WHERE part = 1 GROUP BY deployment_id)
-    ORDER BY part, ord
-    """
-
-
 def totals_partial_sql(view: str) -> str:
     return (f"SELECT count(*) AS total, count(*) FILTER (WHERE level IN ({ERROR_LEVELS})) "
             f"AS errors FROM {view}")
@@ -177,9 +167,72 @@ def partial_sqls(view: str, traces_only: bool) -> dict[str, str]:
     """Every partial query over ``view``, by reduction name."""
     return {"requests": requests_partial_sql(view, traces_only),
             "security": security_partial_sql(view),
-            "patterns": patterns_partial_sql(view),
             "totals": totals_partial_sql(view)}
 
 
 COMBINE = {"requests": requests_combine_sql, "security": security_combine_sql,
-           "patterns": patterns_combine_sql, "totals": totals_combine_sql}
+           "totals": totals_combine_sql}
+
+
+def pattern_messages_sql(view: str) -> str:
+    """The distinct messages of the error lines (pass 1 only needs their shapes)."""
+    return (f"SELECT DISTINCT message FROM {view} "
+            f"WHERE level IN ({ERROR_LEVELS}) AND message IS NOT NULL AND message <> ''")
+
+
+def pattern_lines_sql(view: str) -> str:
+    """The error lines with their load-order rank (``ord``), in no particular order."""
+    return (f"SELECT {', '.join(PATTERN_COLUMNS)}, _seq AS ord FROM {view} "
+            f"WHERE level IN ({ERROR_LEVELS})")
+
+
+def deployments_sql(view: str) -> str:
+    """Every deployment with events (a pattern is new only if an earlier one had events)."""
+    return f"SELECT DISTINCT deployment_id FROM {view} WHERE deployment_id IS NOT NULL"
+
+
+def _batches(con, sql: str) -> Iterator:
+    yield from con.sql(sql).to_arrow_reader(PATTERN_BATCH_ROWS)
+
+
+def observe_patterns(con, view: str) -> set[str]:
+    """Pattern pass 1 over one chunk: the distinct masked shapes of its error messages.
+
+    Why only the shapes: the miner's templates depend on the set of shapes alone, so the
+    union over all chunks fits the same grouper as mining every line at once.
+    """
+    grouper = StreamingGrouper()
+    for batch in _batches(con, pattern_messages_sql(view)):
+        grouper.observe(batch.column(0).to_pylist())
+    return grouper.shapes
+
+
+def fit_patterns(shapes: Iterable[set[str]]) -> StreamingGrouper:
+    """The grouper fitted once on the union of every chunk's shapes (on the client)."""
+    grouper = StreamingGrouper()
+    for chunk in shapes:
+        grouper.shapes |= chunk
+    return grouper.fit()
+
+
+def assign_patterns(con, view: str, grouper: StreamingGrouper) -> PatternPartial:
+    """Pattern pass 2 over one chunk: its error lines labelled by the fitted ``grouper`` and
+    reduced, batch by batch, to per-pattern partial aggregates."""
+    import pyarrow as pa
+
+    from irkit.analysis import pattern_partials
+    from irkit.analysis.patterns import label
+
+    seen = frozenset(str(d) for (d,) in con.execute(deployments_sql(view)).fetchall())
+    acc = PatternPartial(deployments=seen)
+    for batch in _batches(con, pattern_lines_sql(view)):
+        lines = pa.Table.from_batches([batch]).to_pandas()
+        labelled = label(schema.conform(lines, "events"), grouper=grouper)
+        acc = pattern_partials.combine(
+            [acc, pattern_partials.from_lines(labelled, lines["ord"].to_numpy())])
+    return acc
+
+
+def stream_patterns(con, view: str) -> PatternPartial:
+    """Both pattern passes over ``view`` in this process (the local engine)."""
+    return assign_patterns(con, view, fit_patterns([observe_patterns(con, view)]))
