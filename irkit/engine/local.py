@@ -2,7 +2,8 @@
 
 Every analysis of :mod:`irkit.analysis` starts by reducing the events to a smaller table —
 one row per request (:func:`irkit.analysis.buckets.requests`), one row per client request
-(:func:`irkit.analysis.security.requests_table`), the error lines (patterns).  Those reductions
+(:func:`irkit.analysis.security.requests_table`), per-pattern aggregates (patterns, see
+:func:`irkit.engine.reduce.stream_patterns`).  Those reductions
 are the only steps whose cost grows with the number of log lines, so here they run as SQL over
 the partitions (DuckDB spills to disk past ``memory_limit``) and only their results come into
 pandas, where the unchanged analysis code computes the findings.  The SQL reproduces the pandas
@@ -123,9 +124,9 @@ def requests_sql(view: str = "ev", *, traces_only: bool = False) -> str:
 def reductions(con, view: str = "ev") -> dict[str, object]:
     """Every reduction of ``view`` in this process: each partial, then its combine step.
 
-    Returns pandas frames for ``requests``, ``security`` and ``patterns`` and a
-    ``(total, errors)`` tuple for ``totals`` — the same objects the Dask engine assembles
-    from its workers' partials.
+    Returns pandas frames for ``requests`` and ``security`` and a ``(total, errors)`` tuple
+    for ``totals`` — the same objects the Dask engine assembles from its workers' partials.
+    Patterns are not SQL: see :func:`irkit.engine.reduce.stream_patterns`.
     """
     out: dict[str, object] = {}
     for name, sql in reduce.partial_sqls(view, traces_only(con, view)).items():
