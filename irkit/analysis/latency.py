@@ -45,13 +45,16 @@ def describe_source(durs: pd.DataFrame) -> str | None:
 
 
 def percentiles(values: pd.Series | np.ndarray) -> dict[str, float | None]:
-    """p50/p95/p99 of ``values`` in ms (None when there are none), rounded to 0.1 ms."""
-    arr = np.asarray(values, dtype="float64")
-    arr = arr[~np.isnan(arr)]
-    if arr.size == 0:
-        return dict.fromkeys(QUANTILES)
-    qs = np.quantile(arr, list(QUANTILES.values()))
-    return {k: round(float(v), 1) for k, v in zip(QUANTILES, qs, strict=True)}
+    """p50/p95/p99 of ``values`` in ms (None when there are none), rounded to 0.1 ms.
+
+    Exact (numpy's linear interpolation) up to :func:`irkit.analysis.sketch.exact_max` values,
+    a DDSketch beyond (within ±1 % relative of the exact value; see :mod:`.sketch`).
+    """
+    from irkit.analysis import sketch
+
+    qs, _ = sketch.quantiles(values, list(QUANTILES.values()))
+    return {k: None if v is None else round(float(v), 1)
+            for k, v in zip(QUANTILES, qs, strict=True)}
 
 
 def _quantile_frame(values: pd.Series, keys: list[pd.Series] | pd.Series) -> pd.DataFrame:
