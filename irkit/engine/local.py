@@ -67,13 +67,18 @@ def events_view(con, parts: Partitions | str | list[str], name: str = "ev",
     match, then the earliest REPORT line wins; an existing duration is never overwritten.
     ``reports`` (an Arrow table ``key, ms``) is the join table when it was built elsewhere —
     by the Dask engine from every worker's :func:`reports_partial_sql` — else it is built here.
-    ``parts`` may also be a list of part files (one worker's share).
+    ``parts`` may also be a glob or a list of part files (one worker's share), as local paths
+    or fsspec URLs (``s3://…``: their filesystem is registered with ``con``).
     """
+    from irkit.engine.storage import register_for
+
     if isinstance(parts, Partitions):
         files = f"'{_quote(parts.glob)}'"
     elif isinstance(parts, str):
+        register_for(con, parts)
         files = f"'{_quote(parts)}'"
     else:
+        register_for(con, *map(str, parts))
         files = "[" + ", ".join(f"'{_quote(str(p))}'" for p in parts) + "]"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name}_raw AS SELECT * FROM "
                 f"read_parquet({files}, hive_partitioning = false)")
@@ -159,24 +164,29 @@ def window_filter(con, start: pd.Timestamp | None, end: pd.Timestamp | None,
     return name
 
 
-def export_events(con, target: Path, view: str = "ev") -> Path:
+def export_events(con, target: Path | str, view: str = "ev") -> Path | str:
     """Write ``view`` as one canonical events Parquet file, in load order (``_seq``).
 
     This is the table templates read; DuckDB streams it (sorting spills to disk past the
     memory limit), so exporting never holds the events in this process's Python heap.
+    ``target`` may be an fsspec URL; the file appears whole or not at all
+    (:meth:`irkit.engine.storage.Storage.atomic`).
     """
     import duckdb
 
+    from irkit.engine.storage import Storage
     from irkit.errors import IrkitError
 
-    tmp = target.with_name(f".{target.name}.tmp")
+    text = str(target)
+    folder, name = text.rsplit("/", 1) if "/" in text else (".", text)
+    store = Storage.of(folder or "/")
+    store.register(con)
     cols = ", ".join(f'"{c}"' for c in schema.EVENT_COLUMNS)
     try:
-        con.execute(f"COPY (SELECT {cols} FROM {view} ORDER BY _seq) TO '{_quote(str(tmp))}' "
-                    "(FORMAT parquet, COMPRESSION zstd)")
-        os.replace(tmp, target)
-    except (OSError, duckdb.Error) as exc:
-        tmp.unlink(missing_ok=True)
+        with store.atomic(name) as tmp:
+            con.execute(f"COPY (SELECT {cols} FROM {view} ORDER BY _seq) "
+                        f"TO '{_quote(store.as_url(tmp))}' (FORMAT parquet, COMPRESSION zstd)")
+    except duckdb.Error as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise IrkitError(f"{target}: cannot write the events table: {reason}") from None
     return target
