@@ -34,10 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from irkit import schema
 from irkit.errors import InputFormatError, IrkitError
+from irkit.sources.lambda_report import ReportLines
 
 MARKER = "_SUCCESS"
 FORMAT_VERSION = 1
@@ -67,54 +69,18 @@ class FileLoad:
                 "rows": self.rows, "rejected": self.rejected}
 
 
-def hour_key(ts: pd.Series) -> pd.Series:
-    """The partition key of each timestamp: ``YYYY-MM-DDTHH`` (UTC); formats each hour once."""
-    hours = ts.dt.floor("1h")
-    codes, uniques = pd.factorize(hours)
-    labels = np.array([*pd.DatetimeIndex(uniques).strftime("%Y-%m-%dT%H"), "none"],
-                      dtype=object)
-    return pd.Series(labels[np.where(codes >= 0, codes, len(uniques))], index=ts.index)
-
-
-def apply_report_lines(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
-    """The row-local half of ``apply_reports``, vectorised, plus the REPORT join keys.
-
-    A REPORT line's own ``duration_ms`` becomes its duration and a bookkeeping-only line turns
-    ``info``; filling the *other* rows of the request is left to the SQL view over all
-    partitions (:func:`irkit.engine.local.events_view`), which sees every file at once.
-    Returns the frame, each row's REPORT duration (NaN if none) and AWS request id.  Uses the
-    loaders' own RE2 patterns, so a line is a REPORT line here exactly when it is there.
-    """
-    import pyarrow.compute as pc
-
-    from irkit.sources.lambda_report import BOOKKEEPING_RE2, REPORT_RE2
-
-    n = len(frame)
-    ms = np.full(n, np.nan)
-    aws = pd.Series(pd.array([None] * n, dtype=schema.STRING), index=frame.index)
-    msgs = pa.array(frame["message"].array, type=pa.large_string())
-    cand = pc.fill_null(pc.match_substring(msgs, "Duration:"), False)
-    if not pc.any(cand).as_py():
-        return frame, ms, aws
-    subset = msgs.filter(cand)
-    found = pc.extract_regex(subset, REPORT_RE2)
-    hit = pc.is_valid(found)
-    if not pc.any(hit).as_py():
-        return frame, ms, aws
-    rows = np.flatnonzero(cand.to_numpy(zero_copy_only=False))[
-        hit.to_numpy(zero_copy_only=False)]
-    found, subset = found.filter(hit), subset.filter(hit)
-    ms[rows] = pc.cast(pc.struct_field(found, "duration"), pa.float64()).to_numpy(
-        zero_copy_only=False)
-    ids = pc.struct_field(found, "aws_id")
-    aws.iloc[rows] = pc.if_else(pc.equal(ids, ""), pa.scalar(None, ids.type), ids).to_numpy(
-        zero_copy_only=False)
-    duration = frame["duration_ms"].copy()
-    duration.iloc[rows] = ms[rows]
-    level = frame["level"].copy()
-    book = pc.match_substring_regex(subset, BOOKKEEPING_RE2).to_numpy(zero_copy_only=False)
-    level.iloc[rows[book]] = "info"
-    return frame.assign(duration_ms=duration, level=level), ms, aws
+def hour_key(timestamps: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """The partition key of each timestamp: codes into ``YYYY-MM-DDTHH`` labels (UTC), with
+    ``none`` for a missing time.  Vectorised in Arrow; each hour is formatted once."""
+    hours = pc.floor_temporal(timestamps, unit="hour")
+    encoded = hours.dictionary_encode()
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    labels = [ts.strftime("%Y-%m-%dT%H") for ts in encoded.dictionary.to_pylist()]
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = np.where(encoded.indices.is_valid().to_numpy(zero_copy_only=False),
+                     codes, len(labels)).astype(np.int64)
+    return codes, [*labels, "none"]
 
 
 def _arrow_schema() -> pa.Schema:
@@ -144,40 +110,62 @@ def _write_atomic(table: pa.Table, target: Path) -> None:
         raise IrkitError(f"{target}: cannot write partition: {exc.strerror or exc}") from None
 
 
-def write_batch(frame: pd.DataFrame, events_dir: Path, file_index: int, batch_index: int,
+def write_batch(table: pa.Table, events_dir: Path, file_index: int, batch_index: int,
                 first_row: int, arrow_schema: pa.Schema | None = None) -> dict[str, int]:
-    """Write one canonical events batch as one part per hour it touches; return rows per hour."""
-    if frame.empty:
+    """Write one canonical Arrow batch (with its REPORT columns: see
+    :func:`irkit.sources.records.canonical_arrow`) as one part per hour it touches; return
+    rows per hour."""
+    if not table.num_rows:
         return {}
-    frame, ms, aws = apply_report_lines(frame)
-    seq = (np.int64(file_index) << SEQ_SHIFT) + first_row + np.arange(len(frame), dtype=np.int64)
-    frame = frame.assign(_seq=seq, _report_ms=ms, _report_aws=aws)
-    hours = hour_key(frame["timestamp"])
-    table = pa.Table.from_pandas(frame, schema=arrow_schema or _arrow_schema(),
-                                 preserve_index=False)
+    n = table.num_rows
+    seq = (np.int64(file_index) << SEQ_SHIFT) + first_row + np.arange(n, dtype=np.int64)
+    table = table.append_column("_seq", pa.array(seq)).select(
+        (arrow_schema or _arrow_schema()).names).cast(arrow_schema or _arrow_schema())
+    codes, labels = hour_key(table.column("timestamp"))
     written: dict[str, int] = {}
-    codes, uniques = pd.factorize(hours)
-    for k, hour in enumerate(uniques):
+    for k in np.unique(codes):
         idx = np.flatnonzero(codes == k)
-        part = table.take(pa.array(idx)) if len(uniques) > 1 else table
-        _write_atomic(part, events_dir / f"hour={hour}" /
+        part = table.take(pa.array(idx)) if len(idx) < n else table
+        _write_atomic(part, events_dir / f"hour={labels[k]}" /
                       f"part-{file_index:05d}-{batch_index:06d}.parquet")
-        written[str(hour)] = len(idx)
+        written[labels[k]] = len(idx)
     return written
+
+
+def _event_table(frame: pd.DataFrame, lines: ReportLines | None) -> pa.Table:
+    """A loader's events frame as a canonical Arrow batch with its REPORT columns."""
+    from irkit.sources.lambda_report import REPORT_AWS, REPORT_MS, mark_reports
+    from irkit.sources.records import canonical_arrow
+
+    if lines is None:
+        frame, lines = mark_reports(frame)
+    ms, aws = lines.columns(len(frame))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return canonical_arrow(table.append_column(REPORT_MS, pa.array(ms))
+                           .append_column(REPORT_AWS, aws))
+
+
+def _with_origin(table: pa.Table, origin: str) -> pa.Table:
+    """Every row's ``origin_file`` replaced by ``origin`` (the evidence copy's name)."""
+    index = table.schema.get_field_index("origin_file")
+    names = pa.DictionaryArray.from_arrays(pa.array(np.zeros(table.num_rows, np.int32)),
+                                           pa.array([origin], pa.large_string()))
+    return table.set_column(index, "origin_file", names.cast(pa.large_string()))
 
 
 def load_file(path: str, events_dir: str, file_index: int, *, batch_rows: int = BATCH_ROWS,
               origin: str | None = None, progress: ProgressFn | None = None) -> FileLoad:
     """Load one evidence file into ``events_dir`` partitions, batch by batch.
 
-    Drain NDJSON streams through :func:`irkit.sources.drains.iter_event_batches` (bounded
-    memory); other event formats (small by nature: CLI output, traces) load whole.  Non-event
-    files (deployments, metrics) are not written here — their tables are small.
+    Drain NDJSON streams through :func:`irkit.sources.drains.iter_event_tables` (bounded
+    memory, Arrow all the way); other event formats (small by nature: CLI output, traces)
+    load whole.  Non-event files (deployments, metrics) are not written here — their tables
+    are small.
     """
     from irkit.sources import load_file as load_any
     from irkit.sources import registry
     from irkit.sources.base import Rejections
-    from irkit.sources.drains import iter_event_batches
+    from irkit.sources.drains import iter_event_tables
 
     src = Path(path)
     out = Path(events_dir)
@@ -187,12 +175,11 @@ def load_file(path: str, events_dir: str, file_index: int, *, batch_rows: int = 
         name = None  # empty or unknown: the ordinary loader says which, per its rules
     result = FileLoad(path=path, format=name or "", lines=0, rows=0, rejected=0)
     arrow_schema = _arrow_schema()
-    origin_name = origin or str(src)
 
-    def batches() -> Iterator[pd.DataFrame]:
+    def batches() -> Iterator[pa.Table]:
         if name == "drain-ndjson":
             sink = Rejections(str(src))
-            yield from iter_event_batches(src, batch_rows, sink)
+            yield from iter_event_tables(src, batch_rows, sink)
             result.rejected = len(sink)
             result.rejected_frame = sink.frame()
             return
@@ -201,18 +188,17 @@ def load_file(path: str, events_dir: str, file_index: int, *, batch_rows: int = 
         result.rejected = loaded.report.rejected
         result.rejected_frame = loaded.rejected
         result.lines = loaded.report.lines
-        if loaded.kind == "events":
-            yield loaded.table
+        if loaded.kind == "events" and len(loaded.table):
+            yield _event_table(loaded.table, loaded.reports)
 
-    for b, frame in enumerate(batches()):
-        if origin is not None and "origin_file" in frame:
-            frame = frame.assign(origin_file=pd.array([origin_name] * len(frame),
-                                                      dtype=schema.STRING))
-        for hour, n in write_batch(frame, out, file_index, b, result.rows, arrow_schema).items():
+    for b, table in enumerate(batches()):
+        if origin is not None:
+            table = _with_origin(table, origin)
+        for hour, n in write_batch(table, out, file_index, b, result.rows, arrow_schema).items():
             result.hours[hour] = result.hours.get(hour, 0) + n
-        result.rows += len(frame)
+        result.rows += table.num_rows
         if progress is not None:
-            progress("load", len(frame), src.name)
+            progress("load", table.num_rows, src.name)
     if name == "drain-ndjson":
         result.lines = result.rows + result.rejected
     return result

@@ -104,10 +104,12 @@ def load_report(paths: Paths, format: str = "auto",
     ``REPORT`` lines are applied across all files at the end, so a request's duration
     reaches its rows even when the REPORT line came in another delivery.
     """
-    from irkit.sources.lambda_report import apply_reports
+    from irkit.sources.lambda_report import ReportLines, fill_durations, mark_reports
 
     tables: dict[str, list[pd.DataFrame]] = {"events": [], "deployments": [], "metrics": []}
     rejected: list[pd.DataFrame] = []
+    reports: list[tuple[int, ReportLines]] = []
+    event_rows = 0
     result = LoadResult()
     for path in expand_paths(paths):
         loaded = load_file(path, format)
@@ -115,8 +117,15 @@ def load_report(paths: Paths, format: str = "auto",
         result.kinds.append(None if loaded.report.format == "empty" else loaded.kind)
         if on_file is not None:
             on_file(path, loaded.report)
-        if len(loaded.table):
-            tables[loaded.kind].append(loaded.table)
+        table = loaded.table
+        if loaded.kind == "events" and len(table):
+            lines = loaded.reports
+            if lines is None:
+                table, lines = mark_reports(table)
+            reports.append((event_rows, lines))
+            event_rows += len(table)
+        if len(table):
+            tables[loaded.kind].append(table)
         if len(loaded.rejected):
             rejected.append(loaded.rejected)
     for kind, frames in tables.items():
@@ -125,7 +134,8 @@ def load_report(paths: Paths, format: str = "auto",
             setattr(result, kind, frame)
     if rejected:
         result.rejected = pd.concat(rejected, ignore_index=True)
-    result.events = apply_reports(result.events)
+    # a request's REPORT line may sit in another delivery: the join runs once, over all files
+    result.events = fill_durations(result.events, ReportLines.concat(reports))
     return result
 
 

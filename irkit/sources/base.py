@@ -15,11 +15,14 @@ import gzip
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
 from irkit import schema
+
+if TYPE_CHECKING:
+    from irkit.sources.lambda_report import ReportLines
 
 Kind = Literal["events", "deployments", "metrics"]
 
@@ -45,12 +48,17 @@ class FileReport:
 
 @dataclass
 class Loaded:
-    """A loaded file: its canonical table, its rejected records and its report."""
+    """A loaded file: its canonical table, its rejected records and its report.
+
+    ``reports``: where the table's Lambda REPORT lines are, when the loader already found them
+    (the JSON loaders do, inside their query); ``None`` means "not looked for yet".
+    """
 
     kind: Kind
     table: pd.DataFrame
     report: FileReport
     rejected: pd.DataFrame = field(default_factory=lambda: schema.empty("rejected"))
+    reports: ReportLines | None = None
 
 
 def is_gzip(path: Path) -> bool:

@@ -18,16 +18,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from irkit.sources import sqlfields as f
 from irkit.sources.base import Loaded, Rejections
 from irkit.sources.jsoninput import document_records, first_char, head_objects, ndjson_records
 from irkit.sources.records import (
     RecordSpec,
-    fast_events,
-    iter_fast_batches,
+    fast_table,
+    iter_fast_tables,
     load_records,
-    slow_events,
+    slow_table,
+    to_events,
 )
 from irkit.sources.registry import Format
 
@@ -130,7 +132,7 @@ def sniff_json(head: str) -> bool:
 
 def read_ndjson(path: Path) -> Loaded:
     """Load an NDJSON drain file: the duckdb fast path, or line by line when it has to be."""
-    fast = fast_events(path, SPEC, str(path))
+    fast = fast_table(path, SPEC, str(path))
     records = () if fast is not None else ndjson_records(path)
     return load_records(path, "drain-ndjson", SPEC, records, fast)
 
@@ -140,25 +142,34 @@ def read_json(path: Path) -> Loaded:
     return load_records(path, "drain-json", SPEC, document_records(path))
 
 
-def iter_event_batches(path: Path | str, batch_rows: int = 250_000,
-                       rejections: Rejections | None = None) -> Iterator[pd.DataFrame]:
-    """Stream an NDJSON drain file as canonical event frames of about ``batch_rows`` rows.
+def iter_event_tables(path: Path | str, batch_rows: int = 250_000,
+                      rejections: Rejections | None = None) -> Iterator[pa.Table]:
+    """Stream an NDJSON drain file as canonical Arrow tables of about ``batch_rows`` rows.
 
-    Memory stays bounded by the batch size on the fast path; rejected records (slow path only)
-    go to ``rejections`` when given.  Rows come in file order.
+    Each table has the canonical event columns plus ``_report_ms``/``_report_aws`` (its
+    REPORT lines, row-local step done: see :mod:`irkit.sources.lambda_report`).  Memory stays
+    bounded by the batch size on the fast path; rejected records (slow path only) go to
+    ``rejections`` when given.  Rows come in file order.
     """
     path = Path(path)
     origin = str(path)
     sink = rejections if rejections is not None else Rejections(origin)
-    for next_line, frame in iter_fast_batches(path, SPEC, origin, batch_rows):
-        if frame is not None:
-            yield frame
+    for next_line, table in iter_fast_tables(path, SPEC, origin, batch_rows):
+        if table is not None:
+            yield table
             continue
         rest = ((line, rec) for line, rec in ndjson_records(path) if line >= next_line)
-        slow = slow_events(rest, SPEC, origin, sink)
-        for start in range(0, len(slow), batch_rows):
-            yield slow.iloc[start:start + batch_rows].reset_index(drop=True)
+        slow = slow_table(rest, SPEC, origin, sink)
+        for start in range(0, slow.num_rows, batch_rows):
+            yield slow.slice(start, batch_rows)
         return
+
+
+def iter_event_batches(path: Path | str, batch_rows: int = 250_000,
+                       rejections: Rejections | None = None) -> Iterator[pd.DataFrame]:
+    """:func:`iter_event_tables` as canonical events DataFrames."""
+    for table in iter_event_tables(path, batch_rows, rejections):
+        yield to_events(table)[0]
 
 
 FORMATS: list[Format] = [

@@ -2,40 +2,54 @@
 
 Vercel's lambda logs (drains with ``source=lambda``, legacy ``vercel logs`` output) can carry the
 runtime's ``START``/``END``/``REPORT`` lines.  A ``REPORT`` line is not an error and not a log
-message anyone wrote: it is the request's duration.  :func:`apply_reports` moves that duration
-into ``duration_ms`` of every row of the same request (joined on ``request_id``; the AWS
-``RequestId`` inside the line is used as a second key), and marks rows that hold nothing but
-runtime bookkeeping as ``info`` so they never count as errors or form error patterns.
+message anyone wrote: it is the request's duration.  Two steps handle it:
+
+1. **Row-local** (per file, while loading): a REPORT row gets its own duration in
+   ``duration_ms``, a row holding nothing but runtime bookkeeping becomes ``info`` (so it never
+   counts as an error or forms an error pattern), and the row's position, duration and AWS
+   ``RequestId`` are kept as :class:`ReportLines`.  The JSON loaders do this inside their DuckDB
+   query (:func:`report_sql`, parallel with the parse); other tables go through
+   :func:`mark_reports` (Arrow compute).  Both use the same RE2 patterns.
+2. **Across rows** (once, over every file): :func:`fill_durations` gives every other row of the
+   request the duration of its first REPORT line, joined on ``request_id`` (the AWS
+   ``RequestId`` inside the line is a second key).
+
+:func:`apply_reports` is both steps on one frame.
 """
 
 from __future__ import annotations
 
-import re
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-#: The §4 regex of vercel-formats.md in RE2 (Arrow compute) syntax, tolerant of tabs/spaces;
-#: the ``REPORT RequestId:`` prefix is optional because the legacy CLI cuts it off (and drops
+#: The §4 regex of vercel-formats.md in RE2 syntax, tolerant of tabs/spaces; the
+#: ``REPORT RequestId:`` prefix is optional because the legacy CLI cuts it off (and drops
 #: ``Init Duration``).  ``Billed Duration`` must follow, so prose mentioning "Duration:" is not
 #: a REPORT line.
 REPORT_RE2 = (r"(?:REPORT\s+RequestId:\s*(?P<aws_id>\S+)\s+|^|[^A-Za-z])"
               r"Duration:\s*(?P<duration>[0-9]+(?:\.[0-9]+)?)\s*ms\s+Billed Duration:")
-#: The same pattern for Python's ``re`` (pandas ``str.extract``, e.g. the streamed engine load).
-REPORT_RE = re.compile(REPORT_RE2, re.ASCII)
+#: The same match for the common case, a message that *starts* with the REPORT line.  Anchored,
+#: RE2 gives up on other messages at the first byte, which makes it about 3x faster than the
+#: unanchored search; on a message it matches, :data:`REPORT_RE2`'s leftmost match is the same.
+REPORT_AT_START_RE2 = (r"^REPORT\s+RequestId:\s*(?P<aws_id>\S+)\s+"
+                       r"Duration:\s*(?P<duration>[0-9]+(?:\.[0-9]+)?)\s*ms\s+Billed Duration:")
 #: A message made only of runtime lines, separated by real or literal (backslash-n) newlines.
 _LINE = r"(?:[^\n\\]|\\[^n])*"
 BOOKKEEPING_RE2 = (r"^(?:[ \t\r]*(?:START RequestId:" + _LINE + "|END RequestId:" + _LINE
                    + "|XRAY TraceId:" + _LINE + r"|(?:REPORT[ \t]+RequestId:[ \t]*\S+[ \t]+)?"
                    r"Duration:" + _LINE + r")?[ \t\r]*(?:\n|\\n|$))+$")
 
+#: Extra columns a loader's Arrow table may carry: each row's REPORT duration and AWS id.
+REPORT_MS, REPORT_AWS = "_report_ms", "_report_aws"
+
 
 def parse_report(message: str) -> tuple[float, str | None] | None:
     """``(duration_ms, aws_request_id)`` from a message holding a REPORT line, else ``None``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     found = pc.extract_regex(pa.array([message]), REPORT_RE2)[0]
     if not found.is_valid:
         return None
@@ -48,123 +62,210 @@ def is_bookkeeping(message: str) -> bool:
 
     Lines may be joined by real newlines or by a literal backslash-n (seen in real payloads).
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     return bool(pc.match_substring_regex(pa.array([message]), BOOKKEEPING_RE2)[0].as_py())
 
 
-def _arrow(series: pd.Series):
+# ------------------------------------------------------------------ where the REPORT lines are
+
+
+@dataclass(frozen=True)
+class ReportLines:
+    """A table's REPORT lines: row positions, durations (ms) and AWS request ids (or null)."""
+
+    rows: np.ndarray
+    ms: np.ndarray
+    aws: pa.Array
+
+    @classmethod
+    def empty(cls) -> ReportLines:
+        return cls(np.empty(0, np.int64), np.empty(0, np.float64),
+                   pa.array([], pa.large_string()))
+
+    @classmethod
+    def from_columns(cls, ms: pa.Array | pa.ChunkedArray,
+                     aws: pa.Array | pa.ChunkedArray) -> ReportLines:
+        """From per-row ``_report_ms`` / ``_report_aws`` columns (null where no REPORT)."""
+        found = pc.is_valid(ms)
+        rows = np.flatnonzero(found.to_numpy(zero_copy_only=False))
+        if not len(rows):
+            return cls.empty()
+        return cls(rows.astype(np.int64),
+                   ms.filter(found).to_numpy(zero_copy_only=False).astype(np.float64),
+                   _flat(aws.filter(found)).cast(pa.large_string()))
+
+    @classmethod
+    def concat(cls, parts: Sequence[tuple[int, ReportLines]]) -> ReportLines:
+        """Several tables' lines as one, each shifted by its table's first row in the whole."""
+        parts = [(offset, p) for offset, p in parts if len(p.rows)]
+        if not parts:
+            return cls.empty()
+        return cls(np.concatenate([p.rows + offset for offset, p in parts]),
+                   np.concatenate([p.ms for _, p in parts]),
+                   pa.concat_arrays([p.aws for _, p in parts]))
+
+    def columns(self, n: int) -> tuple[np.ndarray, pa.Array]:
+        """Back to per-row ``_report_ms`` (NaN) / ``_report_aws`` (null) columns of ``n`` rows."""
+        ms = np.full(n, np.nan)
+        ms[self.rows] = self.ms
+        positions = np.full(n, -1, dtype=np.int64)
+        positions[self.rows] = np.arange(len(self.rows))
+        aws = self.aws.take(pa.array(positions, mask=positions < 0))
+        return ms, aws
+
+
+def _flat(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _arrow(series: pd.Series) -> pa.ChunkedArray:
     """The Arrow data behind a string column, without copying (chunked or not)."""
-    import pyarrow as pa
-
-    return pa.chunked_array(pa.array(series.array)) if not hasattr(
-        series.array, "_pa_array") else series.array._pa_array
-
-
-def _halves(array):
-    """Two halves of a chunked array (zero-copy slices), for two-thread Arrow compute."""
-    middle = len(array) // 2
-    return [array.slice(0, middle), array.slice(middle)]
+    if hasattr(series.array, "_pa_array"):
+        return series.array._pa_array
+    return pa.chunked_array([pa.array(series.array, type=pa.large_string())])
 
 
-def _parallel(function, array):
-    """``function`` over both halves of ``array`` at once: Arrow compute releases the GIL, and
-    RE2 over a few hundred thousand messages is the costliest step of a load after parsing."""
-    import pyarrow as pa
-
-    if len(array) < 20_000:
-        return function(array)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(function, _halves(array)))
-    return pa.chunked_array([chunk for part in results for chunk in part.chunks])
+def _matches(messages: pa.ChunkedArray, rows: np.ndarray, pattern: str
+             ) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """``pattern`` over ``messages[rows]``: the rows it matched, their matches, the rest."""
+    found = _flat(pc.extract_regex(messages.take(pa.array(rows)), pattern))
+    ok = pc.is_valid(found).to_numpy(zero_copy_only=False)
+    return rows[ok], found.filter(pa.array(ok)), rows[~ok]
 
 
-#: Each event row's duration from the first REPORT row of its request: keyed by the REPORT
-#: row's Vercel request id, then (lower priority) by the AWS RequestId inside the line; among
-#: equal keys the earliest REPORT row wins.  A hash join in duckdb uses every core.
+def _extract(messages: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """The rows holding a REPORT line (ascending) and their ``aws_id``/``duration`` matches."""
+    cand = pc.fill_null(pc.match_substring(messages, "Duration:"), False)
+    if not pc.any(cand).as_py():
+        return np.empty(0, np.int64), pa.array([], pa.struct([]))
+    led = pc.fill_null(pc.starts_with(messages, "REPORT"), False).to_numpy(zero_copy_only=False)
+    cand = cand.to_numpy(zero_copy_only=False)
+    rows1, hits1, missed = _matches(messages, np.flatnonzero(cand & led), REPORT_AT_START_RE2)
+    # a REPORT-led message whose line is cut, and every other candidate: the general pattern
+    rest = np.sort(np.concatenate([np.flatnonzero(cand & ~led), missed]))
+    rows2, hits2, _ = (_matches(messages, rest, REPORT_RE2) if len(rest)
+                       else (rest, hits1.slice(0, 0), rest))
+    rows = np.concatenate([rows1, rows2]).astype(np.int64)
+    order = np.argsort(rows, kind="stable")
+    return rows[order], pa.concat_arrays([hits1, hits2.cast(hits1.type)]).take(pa.array(order))
+
+
+def mark_reports(events: pd.DataFrame) -> tuple[pd.DataFrame, ReportLines]:
+    """Step 1 on a frame: own durations and bookkeeping levels set, REPORT lines located.
+
+    Returns a new frame (the input is not modified).  For tables that did not come through a
+    DuckDB query with :func:`report_sql` (traces, merged frames, user frames).
+    """
+    if events.empty:
+        return events, ReportLines.empty()
+    messages = _arrow(events["message"])
+    rows, hits = _extract(messages)
+    if not len(rows):
+        return events, ReportLines.empty()
+    aws = pc.struct_field(hits, "aws_id")
+    lines = ReportLines(rows,
+                        pc.cast(pc.struct_field(hits, "duration"), pa.float64())
+                        .to_numpy(zero_copy_only=False),
+                        pc.if_else(pc.equal(aws, ""), pa.scalar(None, aws.type), aws)
+                        .cast(pa.large_string()))
+    out = events.copy(deep=False)  # copy-on-write: only the replaced columns are new
+    own = events["duration_ms"].to_numpy(dtype=float, na_value=np.nan).copy()
+    own[rows] = lines.ms
+    out["duration_ms"] = pd.array(own, dtype=pd.Float64Dtype())
+    level = events["level"].to_numpy(dtype=object, na_value=None)
+    loud = rows[level[rows] != "info"]  # only rows that would change need the bookkeeping test
+    if len(loud):
+        quiet = pc.match_substring_regex(messages.take(pa.array(loud)), BOOKKEEPING_RE2)
+        quiet = loud[pc.fill_null(quiet, False).to_numpy(zero_copy_only=False)]
+        if len(quiet):
+            level = level.copy()
+            level[quiet] = "info"
+            out["level"] = pd.array(level, dtype=events["level"].dtype)
+    return out, lines
+
+
+def report_sql(inner: str) -> str:
+    """Step 1 in DuckDB: ``inner`` (a query with canonical ``message``, ``level`` and
+    ``duration_ms`` columns) plus ``_report_ms``/``_report_aws``, with own durations and
+    bookkeeping levels set — the same decisions as :func:`mark_reports`, on DuckDB's threads.
+    """
+    names = "['aws_id', 'duration']"
+
+    def extract(pattern: str) -> str:
+        return f"regexp_extract(message, {_literal(pattern)}, {names})"
+
+    first = (f"SELECT *, CASE WHEN starts_with(message, 'REPORT') "
+             f"THEN {extract(REPORT_AT_START_RE2)} END AS _ra FROM ({inner})")
+    match = (f"SELECT * EXCLUDE (_ra), CASE WHEN _ra.duration <> '' THEN _ra "
+             f"WHEN contains(message, 'Duration:') THEN {extract(REPORT_RE2)} END AS _rb "
+             f"FROM ({first})")
+    hit = "_rb.duration <> ''"
+    return (f"SELECT * EXCLUDE (_rb) REPLACE ("
+            f"CASE WHEN {hit} AND level <> 'info' AND "
+            f"regexp_matches(message, {_literal(BOOKKEEPING_RE2)}) THEN 'info' ELSE level END "
+            f"AS level, "
+            f"CASE WHEN {hit} THEN TRY_CAST(_rb.duration AS DOUBLE) ELSE duration_ms END "
+            f"AS duration_ms), "
+            f"CASE WHEN {hit} THEN TRY_CAST(_rb.duration AS DOUBLE) END AS {REPORT_MS}, "
+            f"CASE WHEN {hit} THEN NULLIF(_rb.aws_id, '') END AS {REPORT_AWS} "
+            f"FROM ({match})")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# ------------------------------------------------------------------ the join across rows
+
+
+#: Each row's duration from the first REPORT row of its request: keyed by the REPORT row's
+#: Vercel request id, then (lower priority) by the AWS RequestId inside the line; among equal
+#: keys the earliest REPORT row wins.  A hash join in DuckDB uses every core.
 _JOIN_SQL = """
     WITH keyed AS (
-        SELECT request_id AS key, 0 AS prio, i, duration FROM reports
-        WHERE request_id IS NOT NULL
+        SELECT e.request_id AS key, 0 AS prio, r.i, r.ms FROM reports AS r
+        JOIN events AS e USING (i) WHERE e.request_id IS NOT NULL
         UNION ALL
-        SELECT aws_id, 1, i, duration FROM reports WHERE aws_id IS NOT NULL
+        SELECT aws, 1, i, ms FROM reports WHERE aws IS NOT NULL
     ), first AS (
-        SELECT key, arg_min(duration, (prio, i)) AS duration FROM keyed GROUP BY key
+        SELECT key, arg_min(ms, (prio, i)) AS ms FROM keyed GROUP BY key
     )
-    SELECT e.i, f.duration FROM events AS e JOIN first AS f ON e.request_id = f.key
+    SELECT e.i, f.ms FROM events AS e JOIN first AS f ON e.request_id = f.key
 """
 
 
-def _joined_durations(request_ids, reports) -> np.ndarray:
-    """Per event row, the duration its request's REPORT line gives (NaN where none)."""
-    import duckdb
-    import pyarrow as pa
+def fill_durations(events: pd.DataFrame, lines: ReportLines) -> pd.DataFrame:
+    """Step 2: each row without a duration gets its request's first REPORT duration.
 
-    n = len(request_ids)
-    events = pa.table({"i": pa.array(np.arange(n, dtype=np.int64)),
-                       "request_id": request_ids.cast(pa.large_string())})
+    Keys: a REPORT row's Vercel ``request_id`` first, then the AWS ``RequestId`` inside the
+    line; among equal keys the earliest REPORT row wins.
+    """
+    import duckdb
+
+    if not len(lines.rows):
+        return events
+    n = len(events)
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
-        con.register("events", events)
-        con.register("reports", reports)
+        con.register("events", pa.table({
+            "i": np.arange(n, dtype=np.int64),
+            "request_id": _arrow(events["request_id"]).cast(pa.large_string())}))
+        con.register("reports", pa.table({"i": lines.rows, "ms": lines.ms, "aws": lines.aws}))
         found = con.sql(_JOIN_SQL).to_arrow_table()
     finally:
         con.close()
     joined = np.full(n, np.nan)
-    joined[found.column("i").to_numpy()] = found.column("duration").to_numpy()
-    return joined
+    joined[found.column("i").to_numpy()] = found.column("ms").to_numpy()
+    own = events["duration_ms"].to_numpy(dtype=float, na_value=np.nan)
+    out = events.copy(deep=False)  # copy-on-write: only the replaced column is new
+    out["duration_ms"] = pd.array(np.where(np.isnan(own), joined, own), dtype=pd.Float64Dtype())
+    return out
 
 
 def apply_reports(events: pd.DataFrame) -> pd.DataFrame:
-    """Fill ``duration_ms`` from REPORT lines and keep those lines out of the error counts.
+    """Both steps on one frame: REPORT rows' own durations and levels, then the request join.
 
-    Returns a new frame (the input is not modified).  A REPORT row gets its own duration;
-    other rows keep an existing ``duration_ms`` and otherwise get their request's.  Vectorised:
-    RE2 in Arrow compute on two threads, the request join in duckdb, no per-row Python.
+    Returns a new frame (the input is not modified).
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if events.empty:
-        return events
-    messages = _arrow(events["message"])
-    candidates = pc.fill_null(pc.match_substring(messages, "Duration:"), False)
-    if not pc.any(candidates).as_py():
-        return events
-    where = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
-    subset = messages.filter(candidates)  # filter is much faster than take on chunked strings
-    parts = _parallel(lambda part: pc.extract_regex(part, REPORT_RE2), subset)
-    found = pc.is_valid(parts)
-    if not pc.any(found).as_py():
-        return events
-    request_ids = _arrow(events["request_id"])
-    report_ids = request_ids.filter(candidates).filter(found)
-    where = where[found.to_numpy(zero_copy_only=False)]
-    subset, parts = subset.filter(found), parts.filter(found)
-    durations = pc.cast(pc.struct_field(parts, "duration"), pa.float64())
-    bookkeeping = _parallel(lambda part: pc.match_substring_regex(part, BOOKKEEPING_RE2),
-                            subset).to_numpy(zero_copy_only=False)
-    aws = pc.struct_field(parts, "aws_id")
-    reports = pa.table({
-        "i": pa.array(where, type=pa.int64()),
-        "request_id": report_ids.cast(pa.large_string()),
-        "aws_id": pc.if_else(pc.equal(aws, ""), pa.scalar(None, aws.type), aws),
-        "duration": durations,
-    })
-    joined = _joined_durations(request_ids, reports)
-
-    own = events["duration_ms"].to_numpy(dtype=float, na_value=np.nan).copy()
-    own[where] = durations.to_numpy(zero_copy_only=False)
-    filled = np.where(np.isnan(own), joined, own)
-    out = events.copy(deep=False)  # copy-on-write: only the replaced columns are new
-    out["duration_ms"] = pd.array(filled, dtype=pd.Float64Dtype())
-    quiet = where[bookkeeping]
-    if len(quiet) and (events["level"].iloc[quiet] != "info").any():
-        mask = np.zeros(len(events), dtype=bool)
-        mask[quiet] = True
-        levels = pc.if_else(pa.array(mask), pa.scalar("info", pa.large_string()),
-                            _arrow(events["level"]).cast(pa.large_string()))
-        out["level"] = pd.array(levels, dtype=events["level"].dtype)
-    return out
+    marked, lines = mark_reports(events)
+    return fill_durations(marked, lines)

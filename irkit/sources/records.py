@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from irkit import schema
 from irkit.sources.base import FileReport, Loaded, Rejections, count_lines, is_gzip
+from irkit.sources.lambda_report import REPORT_AWS, REPORT_MS, ReportLines, report_sql
 
 #: Records larger than this are not read by duckdb (they go to the slow path, which has no
 #: limit).  duckdb allocates buffers of twice this size per thread, so it bounds peak memory.
@@ -203,13 +204,16 @@ _ARROW_TYPES = {
 }
 
 
-def arrow_to_events(table: pa.Table) -> pd.DataFrame:
-    """Arrow table with (some) canonical event columns → canonical events DataFrame.
+def canonical_arrow(table: pa.Table, *, extras: bool = True) -> pa.Table:
+    """Arrow table with (some) canonical event columns → every canonical column, in order and
+    with its canonical Arrow type (missing ones all null), plus the REPORT columns when
+    ``extras`` and present.
 
     Casting in Arrow and converting once is several times faster than :func:`schema.conform`
     on a million rows; the result satisfies :func:`schema.validate` (strings are NULLIF'd in SQL).
     """
     n = table.num_rows
+    names = list(schema.EVENT_COLUMNS)
     arrays: list[pa.Array | pa.ChunkedArray] = []
     for name, dtype in schema.EVENT_COLUMNS.items():
         target = (pa.timestamp("us", tz="UTC") if isinstance(dtype, pd.DatetimeTZDtype)
@@ -218,8 +222,19 @@ def arrow_to_events(table: pa.Table) -> pd.DataFrame:
             arrays.append(table.column(name).cast(target))
         else:
             arrays.append(pa.nulls(n, type=target))
-    full = pa.Table.from_arrays(arrays, names=list(schema.EVENT_COLUMNS))
-    return full.to_pandas(types_mapper=_PANDAS_TYPES.get)
+    if extras and REPORT_MS in table.column_names:
+        arrays += [table.column(REPORT_MS).cast(pa.float64()),
+                   table.column(REPORT_AWS).cast(pa.large_string())]
+        names += [REPORT_MS, REPORT_AWS]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def to_events(table: pa.Table) -> tuple[pd.DataFrame, ReportLines]:
+    """The canonical events DataFrame of an Arrow table, and where its REPORT lines are."""
+    lines = (ReportLines.from_columns(table.column(REPORT_MS), table.column(REPORT_AWS))
+             if REPORT_MS in table.column_names else ReportLines.empty())
+    frame = canonical_arrow(table, extras=False).to_pandas(types_mapper=_PANDAS_TYPES.get)
+    return frame, lines
 
 
 def _data_errors() -> tuple[type[Exception], ...]:
@@ -255,9 +270,12 @@ def _query(spec: RecordSpec, source: Path, origin_file: str, *, gz: bool, with_l
               f"records=true, columns={struct}, compression={compression}, "
               f"maximum_object_size={MAX_OBJECT_BYTES})")
     line = f", r.{quote_ident(LINE_FIELD)} AS origin_line" if with_line else ""
+    duration = "" if " AS duration_ms" in spec.select else ", NULL::DOUBLE AS duration_ms"
     relation = spec.relation.replace("{reader}", reader)
-    return (f"SELECT {spec.select}, {quote_literal(origin_file)} AS origin_file{line} "
-            f"FROM {relation} AS r")
+    inner = (f"SELECT {spec.select}{duration}, {quote_literal(origin_file)} AS origin_file{line} "
+             f"FROM {relation} AS r")
+    # REPORT lines are found inside the query, on DuckDB's threads (see lambda_report)
+    return report_sql(inner) if " AS message" in spec.select else inner
 
 
 def duckdb_safe(path: Path) -> bool:
@@ -266,15 +284,16 @@ def duckdb_safe(path: Path) -> bool:
 
 
 def _with_lines(batch: pa.RecordBatch | pa.Table, first: int) -> pa.Table:
+    """``origin_line`` numbered from ``first``, and every column canonical (plus REPORT ones)."""
     table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
     lines = pa.array(np.arange(first, first + table.num_rows, dtype=np.int64))
-    return table.append_column("origin_line", lines)
+    return canonical_arrow(table.append_column("origin_line", lines))
 
 
 # ------------------------------------------------------------------ the two paths
 
 
-def fast_events(path: Path, spec: RecordSpec, origin_file: str) -> pd.DataFrame | None:
+def fast_table(path: Path, spec: RecordSpec, origin_file: str) -> pa.Table | None:
     """The whole NDJSON file through duckdb, or ``None`` if the slow path must take over."""
     if not spec.one_row_per_record or not duckdb_safe(path):
         return None
@@ -293,14 +312,15 @@ def fast_events(path: Path, spec: RecordSpec, origin_file: str) -> pd.DataFrame 
         counted = counting.result()
     if not counted.complete or counted.lines != table.num_rows:
         return None
-    return arrow_to_events(_with_lines(table, 1))
+    return _with_lines(table, 1)
 
 
-def iter_fast_batches(path: Path, spec: RecordSpec, origin_file: str,
-                      batch_rows: int) -> Iterator[tuple[int, pd.DataFrame | None]]:
-    """Stream the fast path: yields ``(next_line, frame)``; ``frame is None`` means "fall back".
+def iter_fast_tables(path: Path, spec: RecordSpec, origin_file: str,
+                     batch_rows: int) -> Iterator[tuple[int, pa.Table | None]]:
+    """Stream the fast path: yields ``(next_line, table)``; ``table is None`` means "fall back".
 
-    Batches come out in file order, so rows yielded before a failure are exactly lines
+    Tables are canonical Arrow (:func:`canonical_arrow`, with the REPORT columns).  Batches
+    come out in file order, so rows yielded before a failure are exactly lines
     ``1..next_line-1``; the caller continues with the slow path from ``next_line``.
     """
     counted = count_lines(path)
@@ -319,7 +339,7 @@ def iter_fast_batches(path: Path, spec: RecordSpec, origin_file: str,
             pending_rows += batch.num_rows
             if pending_rows >= batch_rows:
                 table = pa.Table.from_batches(pending)
-                yield next_line + table.num_rows, arrow_to_events(_with_lines(table, next_line))
+                yield next_line + table.num_rows, _with_lines(table, next_line)
                 next_line += table.num_rows
                 pending, pending_rows = [], 0
         if pending:
@@ -327,7 +347,7 @@ def iter_fast_batches(path: Path, spec: RecordSpec, origin_file: str,
             if next_line - 1 + table.num_rows != counted.lines:
                 yield next_line, None  # blank lines: the unyielded rest goes the slow way
                 return
-            yield next_line + table.num_rows, arrow_to_events(_with_lines(table, next_line))
+            yield next_line + table.num_rows, _with_lines(table, next_line)
             next_line += table.num_rows
         if next_line - 1 != counted.lines:
             yield next_line, None
@@ -337,12 +357,13 @@ def iter_fast_batches(path: Path, spec: RecordSpec, origin_file: str,
         con.close()
 
 
-def slow_events(records: Iterable[tuple[int, object]], spec: RecordSpec, origin_file: str,
-                rejections: Rejections) -> pd.DataFrame:
+def slow_table(records: Iterable[tuple[int, object]], spec: RecordSpec, origin_file: str,
+               rejections: Rejections) -> pa.Table:
     """Type-check parsed records one by one, then run the spec's query over the clean ones.
 
     ``records`` yields ``(line, parsed_json_or_RawRejection)``; a :class:`RawRejection` (or a
-    record :func:`sanitize` refuses) becomes a rejected record with the raw text.
+    record :func:`sanitize` refuses) becomes a rejected record with the raw text.  Returns a
+    canonical Arrow table like :func:`fast_table`'s.
     """
     with tempfile.TemporaryDirectory(prefix="irkit-load-") as tmp:
         clean = Path(tmp) / "clean.ndjson"
@@ -367,11 +388,11 @@ def slow_events(records: Iterable[tuple[int, object]], spec: RecordSpec, origin_
                 out.write(b"\n")
                 written += 1
         if not written:
-            return schema.empty("events")
+            return canonical_arrow(pa.table({}))
         con = _connect()
         try:
-            table = con.sql(_query(spec, clean, origin_file, gz=False, with_line=True))
-            return arrow_to_events(table.to_arrow_table())
+            query = _query(spec, clean, origin_file, gz=False, with_line=True)
+            return canonical_arrow(con.sql(query).to_arrow_table())
         finally:
             con.close()
 
@@ -391,9 +412,9 @@ class RawRejection:
 
 def load_records(path: Path, format_name: str, spec: RecordSpec,
                  records: Iterable[tuple[int, object]],
-                 fast: pd.DataFrame | None = None) -> Loaded:
+                 fast: pa.Table | None = None) -> Loaded:
     """A :class:`~irkit.sources.base.Loaded` events file from parsed ``records`` (slow path),
-    or from an already-loaded ``fast`` frame (one row per line, nothing rejected).
+    or from an already-loaded ``fast`` table (one row per line, nothing rejected).
 
     The report's ``lines`` counts distinct input records (lines or array elements), so
     ``rows + rejected == lines`` whenever a record maps to one row.
@@ -401,7 +422,7 @@ def load_records(path: Path, format_name: str, spec: RecordSpec,
     origin = str(path)
     rejections = Rejections(origin)
     if fast is not None:
-        events, records_seen = fast, len(fast)
+        table, records_seen = fast, fast.num_rows
     else:
         seen: set[int] = set()
 
@@ -410,8 +431,10 @@ def load_records(path: Path, format_name: str, spec: RecordSpec,
                 seen.add(line)
                 yield line, record
 
-        events = slow_events(counted(), spec, origin, rejections)
+        table = slow_table(counted(), spec, origin, rejections)
         records_seen = len(seen)
+    events, reports = to_events(table)
     report = FileReport(path=origin, format=format_name, lines=records_seen, rows=len(events),
                         rejected=len(rejections))
-    return Loaded(kind="events", table=events, report=report, rejected=rejections.frame())
+    return Loaded(kind="events", table=events, report=report, rejected=rejections.frame(),
+                  reports=reports)
