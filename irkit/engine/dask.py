@@ -203,7 +203,9 @@ def _partials(files: list[str], reports: Any, start: Any, end: Any,
         win = local.window_filter(con, start, end, "ev")
         out: dict[str, Any] = {name: con.sql(sql).to_arrow_table()
                                for name, sql in reduce.partial_sqls(win, traces_only).items()}
-        out["patterns"] = reduce.assign_patterns(con, win, grouper)
+        # patterns read no duration: the events before the REPORT join are enough, and cheaper
+        raw = local.window_filter(con, start, end, "ev_raw" if files else "ev", name="pwin")
+        out["patterns"] = reduce.assign_patterns(con, raw, grouper)
         return out
     finally:
         con.close()
