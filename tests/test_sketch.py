@@ -195,7 +195,6 @@ def test_sql_group_percentiles_two_keys_and_no_keys(grouped):
 
 # -- findings with a lowered threshold ---------------------------------------------------------
 
-@pytest.mark.xdist_group("engine-demo")
 def test_engine_findings_latency_within_bound(tmp_path, monkeypatch):
     """Exact below the threshold (today's findings), sketch above: the latency figures move by
     at most α relative (plus 0.1 ms of rounding), and nothing else in findings.json moves."""
