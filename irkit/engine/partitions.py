@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,13 +123,17 @@ def write_batch(table: pa.Table, events_dir: Path, file_index: int, batch_index:
     table = table.append_column("_seq", pa.array(seq)).select(
         (arrow_schema or _arrow_schema()).names).cast(arrow_schema or _arrow_schema())
     codes, labels = hour_key(table.column("timestamp"))
+    if (np.diff(codes) < 0).any():  # hours interleave: one stable sort, then one run per hour
+        order = np.argsort(codes, kind="stable")
+        table, codes = table.take(pa.array(order)), codes[order]
+    # logs arrive in time order, so usually each hour is already one run: zero-copy slices
+    starts = [0, *(int(i) + 1 for i in np.flatnonzero(np.diff(codes)))]
     written: dict[str, int] = {}
-    for k in np.unique(codes):
-        idx = np.flatnonzero(codes == k)
-        part = table.take(pa.array(idx)) if len(idx) < n else table
-        _write_atomic(part, events_dir / f"hour={labels[k]}" /
+    for start, stop in zip(starts, [*starts[1:], n], strict=True):
+        label = labels[codes[start]]
+        _write_atomic(table.slice(start, stop - start), events_dir / f"hour={label}" /
                       f"part-{file_index:05d}-{batch_index:06d}.parquet")
-        written[labels[k]] = len(idx)
+        written[label] = stop - start
     return written
 
 
@@ -191,14 +196,27 @@ def load_file(path: str, events_dir: str, file_index: int, *, batch_rows: int = 
         if loaded.kind == "events" and len(loaded.table):
             yield _event_table(loaded.table, loaded.reports)
 
-    for b, table in enumerate(batches()):
-        if origin is not None:
-            table = _with_origin(table, origin)
-        for hour, n in write_batch(table, out, file_index, b, result.rows, arrow_schema).items():
+    def written(job: Future[dict[str, int]], rows: int) -> None:
+        for hour, n in job.result().items():
             result.hours[hour] = result.hours.get(hour, 0) + n
-        result.rows += table.num_rows
         if progress is not None:
-            progress("load", table.num_rows, src.name)
+            progress("load", rows, src.name)
+
+    # one batch is written (encoding + compression, GIL released) while the next is parsed;
+    # at most one write in flight keeps memory at about two batches
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="irkit-write") as writer:
+        pending: tuple[Future[dict[str, int]], int] | None = None
+        for b, table in enumerate(batches()):
+            if origin is not None:
+                table = _with_origin(table, origin)
+            job = writer.submit(write_batch, table, out, file_index, b, result.rows,
+                                arrow_schema)
+            result.rows += table.num_rows
+            if pending is not None:
+                written(*pending)
+            pending = (job, table.num_rows)
+        if pending is not None:
+            written(*pending)
     if name == "drain-ndjson":
         result.lines = result.rows + result.rejected
     return result
