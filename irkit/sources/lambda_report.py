@@ -222,14 +222,14 @@ def _literal(text: str) -> str:
 #: keys the earliest REPORT row wins.  A hash join in DuckDB uses every core.
 _JOIN_SQL = """
     WITH keyed AS (
-        SELECT e.request_id AS key, 0 AS prio, r.i, r.ms FROM reports AS r
-        JOIN events AS e USING (i) WHERE e.request_id IS NOT NULL
+        SELECT rid AS key, 0 AS prio, i, ms FROM reports WHERE rid IS NOT NULL
         UNION ALL
         SELECT aws, 1, i, ms FROM reports WHERE aws IS NOT NULL
     ), first AS (
         SELECT key, arg_min(ms, (prio, i)) AS ms FROM keyed GROUP BY key
     )
     SELECT e.i, f.ms FROM events AS e JOIN first AS f ON e.request_id = f.key
+    WHERE NOT e.timed
 """
 
 
@@ -247,16 +247,21 @@ def fill_durations(events: pd.DataFrame, lines: ReportLines) -> pd.DataFrame:
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
-        con.register("events", pa.table({
-            "i": np.arange(n, dtype=np.int64),
-            "request_id": _arrow(events["request_id"]).cast(pa.large_string())}))
-        con.register("reports", pa.table({"i": lines.rows, "ms": lines.ms, "aws": lines.aws}))
+        own = events["duration_ms"].to_numpy(dtype=float, na_value=np.nan)
+        request_ids = _arrow(events["request_id"]).cast(pa.large_string())
+        con.register("events", pa.table({"i": np.arange(n, dtype=np.int64),
+                                         "request_id": request_ids,
+                                         "timed": ~np.isnan(own)}))
+        mark = np.zeros(n, dtype=bool)
+        mark[lines.rows] = True  # rows ascend: filtering keeps their order, and unlike take
+        # on chunked strings it does not copy every chunk first
+        con.register("reports", pa.table({"i": lines.rows, "ms": lines.ms, "aws": lines.aws,
+                                          "rid": request_ids.filter(pa.array(mark))}))
         found = con.sql(_JOIN_SQL).to_arrow_table()
     finally:
         con.close()
     joined = np.full(n, np.nan)
     joined[found.column("i").to_numpy()] = found.column("ms").to_numpy()
-    own = events["duration_ms"].to_numpy(dtype=float, na_value=np.nan)
     out = events.copy(deep=False)  # copy-on-write: only the replaced column is new
     out["duration_ms"] = pd.array(np.where(np.isnan(own), joined, own), dtype=pd.Float64Dtype())
     return out
