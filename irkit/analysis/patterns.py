@@ -2,7 +2,8 @@
 
 ``pattern_ids(messages)`` labels messages; ``patterns(events)`` is the triage table that replaces
 ``grep -E "ERROR|FATAL" | sort | uniq -c | sort -nr``; ``pattern_series(events)`` gives the
-per-minute counts for sparklines.  The mining itself lives in :mod:`irkit.analysis.grouping`
+per-minute counts for sparklines (``pattern_counts`` + ``series_from_counts``: the same counts
+from labelled lines chunk by chunk).  The mining itself lives in :mod:`irkit.analysis.grouping`
 (pandas-free, shared with the command line).
 """
 
@@ -18,7 +19,8 @@ from irkit.analysis import pattern_partials
 from irkit.analysis.grouping import Engine, StreamingGrouper, group_messages, pattern_id_for
 from irkit.analysis.pattern_partials import EXAMPLES, PATTERN_COLUMNS
 
-__all__ = ["EXAMPLES", "PATTERN_COLUMNS", "label", "pattern_ids", "pattern_series", "patterns"]
+__all__ = ["EXAMPLES", "PATTERN_COLUMNS", "label", "pattern_counts", "pattern_ids",
+           "pattern_series", "patterns", "series_from_counts"]
 
 
 def pattern_ids(messages: Iterable[str], *, engine: Engine | None = None) -> list[str]:
@@ -60,7 +62,8 @@ def label(events: pd.DataFrame, *, levels: Iterable[str] | None = schema.ERROR_L
     if len(silent):
         described = _describe_silent(chosen.loc[silent])
         templates[silent] = described
-        ids[silent] = [pattern_id_for(t, "silent") for t in described]
+        pids = {t: pattern_id_for(t, "silent") for t in set(described)}
+        ids[silent] = [pids[t] for t in described]
     out = chosen.copy()
     out["pattern_id"] = ids
     out["template"] = templates
@@ -74,7 +77,7 @@ def _describe_silent(rows: pd.DataFrame) -> list[str]:
     method = rows["method"].fillna("")
     route = rows["route"].fillna(rows["path"]).fillna("")
     return [" ".join(f"(no message) {m} {r}".split()) + f" → {s}"
-            for m, r, s in zip(method, route, status, strict=True)]
+            for m, r, s in zip(method.tolist(), route.tolist(), status.tolist(), strict=True)]
 
 
 def patterns(
@@ -106,13 +109,30 @@ def pattern_series(
 ) -> pd.DataFrame:
     """Counts per time bucket (index, UTC) and pattern (one column per pattern id)."""
     labelled = label(events, levels=levels, engine=engine)
-    labelled = labelled.dropna(subset=["timestamp"])
-    if labelled.empty:
+    return series_from_counts(pattern_counts(labelled, freq), freq)
+
+
+def pattern_counts(labelled: pd.DataFrame, freq: str = "1min") -> pd.DataFrame:
+    """Lines per ``(bucket, pattern_id)`` of labelled lines (:func:`label` output), long form.
+
+    Why long form: counts of several chunks of lines add up row-wise (concatenate and sum per
+    key), so a caller that labels the lines batch by batch keeps only these rows — bounded by
+    patterns × buckets, never by lines — and :func:`series_from_counts` gives the same series
+    as labelling every line at once.  Columns ``bucket`` (UTC), ``pattern_id``, ``count``.
+    """
+    timed = labelled.dropna(subset=["timestamp"])
+    counts = (pd.DataFrame({"bucket": timed["timestamp"].dt.floor(freq),
+                            "pattern_id": timed["pattern_id"]})
+              .groupby(["bucket", "pattern_id"]).size().rename("count").reset_index())
+    return counts.astype({"pattern_id": schema.STRING, "count": "int64"})
+
+
+def series_from_counts(counts: pd.DataFrame, freq: str = "1min") -> pd.DataFrame:
+    """:func:`pattern_series`' table from :func:`pattern_counts` rows (of one or many chunks)."""
+    if counts.empty:
         return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="timestamp"))
-    bucket = labelled["timestamp"].dt.floor(freq)
-    table = (labelled.assign(bucket=bucket)
-             .groupby(["bucket", "pattern_id"]).size()
-             .unstack("pattern_id", fill_value=0))
+    summed = counts.groupby(["bucket", "pattern_id"])["count"].sum()
+    table = summed.unstack("pattern_id", fill_value=0)
     full = pd.date_range(table.index.min(), table.index.max(), freq=freq, name="timestamp")
     table = table.reindex(full, fill_value=0)
     table.columns = [str(c) for c in table.columns]
