@@ -1,0 +1,96 @@
+"""The engine's reduced tables, kept with a run so that templates never reduce the events again.
+
+Why: on a 10M-record incident each of the three template kernels used to read the whole events
+table (≈ 10M rows × 30 columns) to recompute the requests, the per-client requests and the
+pattern table — several GB per kernel — although the engine had just computed exactly those
+tables to write ``findings.json``.  :func:`write_reduced` stores them in ``tables/`` (see
+:data:`irkit.incident.tables.REDUCED_TABLES`); the manifest hashes them like every other file
+and :func:`irkit.incident.tables.load_inputs` hands them to the templates.
+
+The tables are those of the findings window (what ``findings.json`` describes); without an
+explicit window that is every event, so the figures equal the ones computed from the events.
+The one table the engine does not return, per-pattern minute counts for the sparklines, is
+reduced here from the same partitions: the error lines are labelled batch by batch by a
+grouper fitted like the engine's (:mod:`irkit.engine.reduce`), so the pattern ids are the
+engine's, and only ``(minute, pattern, count)`` rows are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from irkit import schema
+from irkit.incident.tables import REDUCED_TABLES, write_table
+
+#: Bucket width of the stored pattern counts (``pattern_series``' default, what templates show).
+SERIES_FREQ = "1min"
+
+
+def pattern_counts_of_view(con, view: str, freq: str = SERIES_FREQ) -> pd.DataFrame:
+    """Lines per ``(bucket, pattern_id)`` of ``view``'s error lines, labelled in batches.
+
+    Memory is bounded by the batch size and by patterns × buckets, never by the number of
+    lines.  Equals ``pattern_counts(label(events))`` of the same events (tested).
+    """
+    import pyarrow as pa
+
+    from irkit.analysis.patterns import label, pattern_counts
+    from irkit.engine import reduce
+
+    grouper = reduce.fit_patterns([reduce.observe_patterns(con, view)])
+    parts = []
+    reader = con.sql(reduce.pattern_lines_sql(view)).to_arrow_reader(reduce.PATTERN_BATCH_ROWS)
+    for batch in reader:
+        lines = pa.Table.from_batches([batch]).to_pandas()
+        labelled = label(schema.conform(lines, "events"), grouper=grouper)
+        parts.append(pattern_counts(labelled, freq))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({"bucket": pd.Series([], dtype=schema.TIMESTAMP),
+                             "pattern_id": pd.Series([], dtype=schema.STRING),
+                             "count": pd.Series([], dtype="int64")})
+    counts = pd.concat(parts, ignore_index=True)
+    if len(parts) > 1:  # a bucket can span batches: sum its rows
+        counts = (counts.groupby(["bucket", "pattern_id"], sort=True)["count"].sum()
+                  .reset_index())
+    return counts.astype({"pattern_id": schema.STRING, "count": "int64"})
+
+
+def _pattern_view(con, view: str) -> str:
+    """``view``'s events before the REPORT join when ``local.events_view`` registered them
+    (``<view>_raw``): patterns read no duration, and the join is the costly part of a scan."""
+    raw = f"{view}_raw"
+    found = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
+                        [raw]).fetchall()[0][0]
+    return raw if found else view
+
+
+def write_reduced(tables_dir: Path, extras: Mapping[str, Any], *, con, view: str = "ev",
+                  start: pd.Timestamp | None = None,
+                  end: pd.Timestamp | None = None) -> dict[str, Path]:
+    """Write the reduced tables of one run into ``tables_dir``; returns name -> path.
+
+    ``extras`` is what the engine's ``findings(…, extras=…)`` filled in (``requests``,
+    ``security_rows``, ``patterns``); ``con``/``view`` are the DuckDB connection and events
+    view the findings came from, and ``start``/``end`` the findings window.
+    """
+    from irkit.engine import local
+
+    security_rows = extras["security_rows"]
+    tables = {
+        "requests": extras["requests"],
+        # DuckDB names the zone Etc/UTC; the canonical event dtypes say UTC
+        "security_rows": security_rows.astype(
+            {c: schema.EVENT_COLUMNS[c] for c in security_rows.columns
+             if c in schema.EVENT_COLUMNS}),
+        "patterns": extras["patterns"],
+        "pattern_counts": pattern_counts_of_view(
+            con, local.window_filter(con, start, end, _pattern_view(con, view),
+                                     name="reduced_pwin")),
+    }
+    return {name: write_table(frame, tables_dir / REDUCED_TABLES[name], name)
+            for name, frame in tables.items()}
