@@ -8,7 +8,7 @@ nullable string dtype, times are tz-aware UTC and ids are always strings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
@@ -105,15 +105,21 @@ def empty(table: str = "events") -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
 
 
-def conform(frame: pd.DataFrame | Mapping[str, object], table: str = "events") -> pd.DataFrame:
+def conform(frame: pd.DataFrame | Mapping[str, object], table: str = "events",
+            columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Return ``frame`` with exactly the canonical columns, in order, cast to their dtypes.
 
     Missing columns are added as all-NA; extra columns are dropped; empty strings in string
-    columns become NA (the spec forbids empty-string sentinels).
+    columns become NA (the spec forbids empty-string sentinels).  ``columns``: only these
+    canonical columns (a reader that needs a few columns need not build the all-NA rest).
     """
     if not isinstance(frame, pd.DataFrame):
         frame = pd.DataFrame(frame)
-    columns = TABLES[table]
+    if columns is None:
+        columns = TABLES[table]
+    else:
+        wanted = set(columns)
+        columns = {name: dtype for name, dtype in TABLES[table].items() if name in wanted}
     n = len(frame)
     out: dict[str, pd.Series] = {}
     for name, dtype in columns.items():
