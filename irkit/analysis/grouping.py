@@ -227,13 +227,15 @@ def fold_digits_all(messages: Sequence[str]) -> list[str]:
     """:func:`fold_digits` of every message, in one pass over their bytes when possible."""
     if not messages:
         return []
-    joined = "\n".join(messages)
-    # UTF-8 never uses ASCII bytes inside a multi-byte character: folding bytes is safe.
-    folded = joined.encode("utf-8", "surrogatepass").translate(_DIGIT_BYTES)
-    parts = folded.decode("utf-8", "surrogatepass").split("\n")
-    if len(parts) == len(messages):
-        return parts
-    return [m.translate(_DIGITS) for m in messages]  # some message holds a newline
+    # Join on a separator no message holds (stack traces hold newlines), fold once, split.
+    for sep in ("\n", "\x1f", "\x00"):
+        joined = sep.join(messages)
+        if joined.count(sep) != len(messages) - 1:
+            continue
+        # UTF-8 never uses ASCII bytes inside a multi-byte character: folding bytes is safe.
+        folded = joined.encode("utf-8", "surrogatepass").translate(_DIGIT_BYTES)
+        return folded.decode("utf-8", "surrogatepass").split(sep)
+    return [m.translate(_DIGITS) for m in messages]
 
 
 def group_messages(messages: Iterable[str], *, engine: Engine | None = None) -> Grouping:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import pyarrow as pa
+
 from irkit import schema
 from irkit.analysis import buckets
 from irkit.analysis.grouping import StreamingGrouper
@@ -191,6 +193,10 @@ def deployments_sql(view: str) -> str:
     return f"SELECT DISTINCT deployment_id FROM {view} WHERE deployment_id IS NOT NULL"
 
 
+#: Arrow strings straight to the canonical string dtype (no detour through Python objects).
+_STRINGS = {pa.string(): schema.STRING, pa.large_string(): schema.STRING}
+
+
 def _batches(con, sql: str) -> Iterator:
     yield from con.sql(sql).to_arrow_reader(PATTERN_BATCH_ROWS)
 
@@ -218,16 +224,15 @@ def fit_patterns(shapes: Iterable[set[str]]) -> StreamingGrouper:
 def assign_patterns(con, view: str, grouper: StreamingGrouper) -> PatternPartial:
     """Pattern pass 2 over one chunk: its error lines labelled by the fitted ``grouper`` and
     reduced, batch by batch, to per-pattern partial aggregates."""
-    import pyarrow as pa
-
     from irkit.analysis import pattern_partials
     from irkit.analysis.patterns import label
 
     seen = frozenset(str(d) for (d,) in con.execute(deployments_sql(view)).fetchall())
     acc = PatternPartial(deployments=seen)
     for batch in _batches(con, pattern_lines_sql(view)):
-        lines = pa.Table.from_batches([batch]).to_pandas()
-        labelled = label(schema.conform(lines, "events"), grouper=grouper)
+        lines = pa.Table.from_batches([batch]).to_pandas(types_mapper=_STRINGS.get)
+        labelled = label(schema.conform(lines, "events", columns=PATTERN_COLUMNS),
+                         grouper=grouper)
         acc = pattern_partials.combine(
             [acc, pattern_partials.from_lines(labelled, lines["ord"].to_numpy())])
     return acc
