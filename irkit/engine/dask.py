@@ -14,8 +14,11 @@ partials.  The client concatenates the partials and runs the combine queries; on
 reduced tables reach pandas — never the error lines.  Counts and pattern ids are exact and
 equal to the local engine's: both run the same queries and the same pattern passes.
 
-The folder must be reachable by the workers and by ``irkit open`` alike (a shared disk on one
-machine; on a cluster, a shared mount).  fsspec URLs (``s3://``) are not supported yet.
+The partition folder must be reachable by the workers and by ``irkit open`` alike: a shared
+disk on one machine, a shared mount, or an fsspec URL (``s3://bucket/prefix``; every worker
+reads credentials from its own environment).  Workers get part URLs and register their
+filesystem with DuckDB themselves.  The evidence files are read by the workers at the paths
+``irkit open`` sees, so a multi-machine cluster needs the run folder on a shared mount.
 """
 
 from __future__ import annotations
@@ -66,12 +69,12 @@ class DaskEngine(Engine):
         return cls(memory_limit=memory_limit, batch_rows=batch_rows, client=client,
                    address=address)
 
-    def load(self, paths: Sequence[str | os.PathLike[str]], events_dir: Path, *,
-             origins: Mapping[str, str] | None = None,
+    def load(self, paths: Sequence[str | os.PathLike[str]], events_dir: str | os.PathLike[str],
+             *, origins: Mapping[str, str] | None = None,
              progress: ProgressFn | None = None) -> tuple[Partitions, list[FileLoad]]:
-        start_partitions(events_dir)
+        store = start_partitions(self.events_location(events_dir))
         futures = [
-            self.client.submit(load_file, str(p), str(events_dir), i,
+            self.client.submit(load_file, str(p), store.url(), i,
                                batch_rows=self.batch_rows or BATCH_ROWS,
                                origin=(origins or {}).get(str(p)), key=f"irkit-load-{i}-{p}",
                                pure=False)
@@ -88,8 +91,8 @@ class DaskEngine(Engine):
             raise
         except Exception as exc:
             raise self._task_failed("load", exc) from None
-        finish_partitions(events_dir, ordered)
-        return open_partitions(events_dir), ordered
+        finish_partitions(store, ordered)
+        return open_partitions(store), ordered
 
     def findings(self, parts: Partitions, **kwargs: Any) -> dict[str, Any]:
         """findings.json with the reductions computed on the cluster (see the module doc)."""
@@ -160,11 +163,8 @@ class DaskEngine(Engine):
 
 
 def _chunks(parts: Partitions) -> list[list[str]]:
-    """One task's share: the part files of one hour partition."""
-    by_hour: dict[str, list[str]] = {}
-    for path in parts.files():
-        by_hour.setdefault(path.parent.name, []).append(str(path))
-    return [by_hour[h] for h in sorted(by_hour)] or [[]]
+    """One task's share: the part files (paths or URLs) of one hour partition."""
+    return list(parts.by_hour().values()) or [[]]
 
 
 def _reports_partial(files: list[str], start: Any, end: Any) -> tuple[Any, int, int, set[str]]:

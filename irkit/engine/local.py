@@ -73,6 +73,7 @@ def events_view(con, parts: Partitions | str | list[str], name: str = "ev",
     from irkit.engine.storage import register_for
 
     if isinstance(parts, Partitions):
+        parts.store.register(con)
         files = f"'{_quote(parts.glob)}'"
     elif isinstance(parts, str):
         register_for(con, parts)

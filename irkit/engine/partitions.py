@@ -12,6 +12,11 @@ file and renamed, so a reader never sees half a file; the ``_SUCCESS`` marker is
 every part, so a load killed half-way is never mistaken for a complete one
 (:func:`open_partitions` refuses a folder without it).
 
+``events_dir`` may be a local path or an fsspec URL (``s3://bucket/prefix``, ``memory://…``):
+every operation on the layout goes through :class:`irkit.engine.storage.Storage`, so Dask
+workers and ``irkit open`` can share an object store instead of a disk.  Local folders keep
+Arrow's native writer and ``os.replace``.
+
 Two extra columns ride along with the canonical ones:
 
 * ``_seq`` — the row's position in load order (``file_index << 40 | row``), so "first value by
@@ -23,10 +28,8 @@ Two extra columns ride along with the canonical ones:
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,9 +39,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from irkit import schema
+from irkit.engine.storage import Storage, public_url
 from irkit.errors import InputFormatError, IrkitError
 from irkit.sources.lambda_report import ReportLines
 
@@ -49,8 +52,18 @@ BATCH_ROWS = 200_000
 SEQ_SHIFT = 40
 EXTRA_COLUMNS = {"_seq": pa.int64(), "_report_ms": pa.float64(), "_report_aws": pa.string()}
 
+#: Footer reads in flight when checking a remote layout against its marker (one request each).
+REMOTE_READS = 8
+
 #: progress(stage, done_rows, detail) — called after every written batch.
 ProgressFn = Callable[[str, int, str], None]
+#: A partition folder: a local path, an fsspec URL, or an open :class:`Storage`.
+Location = str | os.PathLike[str] | Storage
+
+
+def storage(events_dir: Location) -> Storage:
+    """The :class:`Storage` of ``events_dir`` (passed through when it already is one)."""
+    return events_dir if isinstance(events_dir, Storage) else Storage.of(events_dir)
 
 
 @dataclass
@@ -96,28 +109,18 @@ def _arrow_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
-def _write_atomic(table: pa.Table, target: Path) -> None:
-    """Write ``target`` via a dot-named temp file + rename; a full disk is a one-line error."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise IrkitError(f"{target.parent}: disk full while writing partitions "
-                             f"(free space, or point the run elsewhere)") from None
-        raise IrkitError(f"{target}: cannot write partition: {exc.strerror or exc}") from None
-
-
-def write_batch(table: pa.Table, events_dir: Path, file_index: int, batch_index: int,
+def write_batch(table: pa.Table, events_dir: Location, file_index: int, batch_index: int,
                 first_row: int, arrow_schema: pa.Schema | None = None) -> dict[str, int]:
     """Write one canonical Arrow batch (with its REPORT columns: see
     :func:`irkit.sources.records.canonical_arrow`) as one part per hour it touches; return
-    rows per hour."""
+    rows per hour.
+
+    Each part is written atomically (:meth:`Storage.write_parquet`: dot-named temp + rename
+    or move); a full disk is one line naming the hour's folder.
+    """
     if not table.num_rows:
         return {}
+    store = storage(events_dir)
     n = table.num_rows
     seq = (np.int64(file_index) << SEQ_SHIFT) + first_row + np.arange(n, dtype=np.int64)
     table = table.append_column("_seq", pa.array(seq)).select(
@@ -131,8 +134,8 @@ def write_batch(table: pa.Table, events_dir: Path, file_index: int, batch_index:
     written: dict[str, int] = {}
     for start, stop in zip(starts, [*starts[1:], n], strict=True):
         label = labels[codes[start]]
-        _write_atomic(table.slice(start, stop - start), events_dir / f"hour={label}" /
-                      f"part-{file_index:05d}-{batch_index:06d}.parquet")
+        store.write_parquet(table.slice(start, stop - start), f"hour={label}",
+                            f"part-{file_index:05d}-{batch_index:06d}.parquet")
         written[label] = stop - start
     return written
 
@@ -158,9 +161,10 @@ def _with_origin(table: pa.Table, origin: str) -> pa.Table:
     return table.set_column(index, "origin_file", names.cast(pa.large_string()))
 
 
-def load_file(path: str, events_dir: str, file_index: int, *, batch_rows: int = BATCH_ROWS,
-              origin: str | None = None, progress: ProgressFn | None = None) -> FileLoad:
-    """Load one evidence file into ``events_dir`` partitions, batch by batch.
+def load_file(path: str, events_dir: Location, file_index: int, *,
+              batch_rows: int = BATCH_ROWS, origin: str | None = None,
+              progress: ProgressFn | None = None) -> FileLoad:
+    """Load one evidence file into ``events_dir`` partitions (a path or URL), batch by batch.
 
     Drain NDJSON streams through :func:`irkit.sources.drains.iter_event_tables` (bounded
     memory, Arrow all the way); other event formats (small by nature: CLI output, traces)
@@ -173,7 +177,7 @@ def load_file(path: str, events_dir: str, file_index: int, *, batch_rows: int = 
     from irkit.sources.drains import iter_event_tables
 
     src = Path(path)
-    out = Path(events_dir)
+    out = storage(events_dir)
     try:
         name: str | None = registry.detect(src).name
     except InputFormatError:
@@ -222,15 +226,23 @@ def load_file(path: str, events_dir: str, file_index: int, *, batch_rows: int = 
     return result
 
 
-def start_partitions(events_dir: Path) -> None:
-    """Empty ``events_dir`` (a previous, possibly half-finished load) before a new load."""
-    if events_dir.exists():
-        shutil.rmtree(events_dir)
-    events_dir.mkdir(parents=True)
+def start_partitions(events_dir: Location) -> Storage:
+    """Clear ``events_dir`` of a previous, possibly half-finished load before a new one.
+
+    The marker goes first, so an interrupted clean-up is still an incomplete load; then the
+    ``hour=*`` folders.  Only the layout's own names are removed: on a shared bucket the
+    prefix may hold other things.
+    """
+    store = storage(events_dir)
+    store.rm(MARKER)
+    for hour in store.glob("hour=*"):
+        store.rm(hour, recursive=True)
+    store.makedirs()
+    return store
 
 
-def finish_partitions(events_dir: Path, loads: Iterable[FileLoad]) -> dict[str, object]:
-    """Write the ``_SUCCESS`` marker (last): row counts per hour and per file."""
+def finish_partitions(events_dir: Location, loads: Iterable[FileLoad]) -> dict[str, object]:
+    """Write the ``_SUCCESS`` marker (last, atomically): row counts per hour and per file."""
     loads = list(loads)
     hours: dict[str, int] = {}
     for item in loads:
@@ -239,74 +251,89 @@ def finish_partitions(events_dir: Path, loads: Iterable[FileLoad]) -> dict[str, 
     marker = {"format_version": FORMAT_VERSION, "rows": sum(i.rows for i in loads),
               "rejected": sum(i.rejected for i in loads), "hours": dict(sorted(hours.items())),
               "files": [i.report() for i in loads]}
-    tmp = events_dir / f".{MARKER}.tmp"
-    try:
-        tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
-        os.replace(tmp, events_dir / MARKER)
-    except OSError as exc:
-        raise IrkitError(f"{events_dir}: cannot write the completion marker: "
-                         f"{exc.strerror or exc}") from None
+    storage(events_dir).write_bytes(json.dumps(marker, indent=1).encode("utf-8"), MARKER)
     return marker
 
 
 @dataclass
 class Partitions:
-    """A complete partitioned events table: its folder, marker and Parquet glob."""
+    """A complete partitioned events table: its storage, marker and the parts checked
+    against the marker when it was opened (relative names ``hour=…/part-….parquet``)."""
 
-    root: Path
+    store: Storage
     marker: Mapping[str, object]
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path | str:
+        """The folder: a :class:`~pathlib.Path` when local, else its URL."""
+        return Path(self.store.path()) if self.store.is_local else self.store.url()
 
     @property
     def glob(self) -> str:
-        return str(self.root / "hour=*" / "part-*.parquet")
+        """Every part, as DuckDB reads it (after :meth:`Storage.register` for a URL)."""
+        return self.store.url("hour=*", "part-*.parquet")
 
     @property
     def rows(self) -> int:
         return int(self.marker["rows"])  # type: ignore[arg-type]
 
-    def files(self) -> list[Path]:
-        return sorted(self.root.glob("hour=*/part-*.parquet"))
+    def files(self) -> list[Path] | list[str]:
+        """The parts: paths when local (callers stat or remove them), else URLs."""
+        if self.store.is_local:
+            return [Path(self.store.path(n)) for n in self.names]
+        return [self.store.url(n) for n in self.names]
+
+    def by_hour(self) -> dict[str, list[str]]:
+        """Part paths or URLs per hour label, in hour order (one Dask task's share each)."""
+        out: dict[str, list[str]] = {}
+        for name in self.names:
+            hour = name.split("/", 1)[0].removeprefix("hour=")
+            out.setdefault(hour, []).append(self.store.url(name))
+        return dict(sorted(out.items()))
 
 
-def open_partitions(events_dir: str | os.PathLike[str]) -> Partitions:
-    """Open a partitioned events table, refusing one whose load did not finish.
+def open_partitions(events_dir: Location) -> Partitions:
+    """Open a partitioned events table (a path or URL), refusing one whose load did not finish.
 
     The marker's per-hour row counts must match the Parquet footers: a part deleted or
     truncated after the load is an error too, not a silently smaller table.
     """
-    root = Path(events_dir)
-    marker_path = root / MARKER
-    if not marker_path.is_file():
-        raise IrkitError(f"{root}: incomplete load (no {MARKER} marker): the load was "
+    store = storage(events_dir)
+    where = public_url(store.url())
+    if not store.isfile(MARKER):
+        raise IrkitError(f"{where}: incomplete load (no {MARKER} marker): the load was "
                          "interrupted; load the evidence again")
     try:
-        marker = json.loads(marker_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IrkitError(f"{marker_path}: unreadable completion marker: {exc}") from None
-    parts = Partitions(root, marker)
+        marker = json.loads(store.read_bytes(MARKER).decode("utf-8"))
+    except ValueError as exc:
+        raise IrkitError(f"{where}/{MARKER}: unreadable completion marker: {exc}") from None
+    names = store.glob("hour=*/part-*.parquet")
+    if store.is_local:
+        counts = [store.parquet_rows(n) for n in names]
+    else:  # one round trip per footer: overlap them
+        with ThreadPoolExecutor(max_workers=REMOTE_READS) as pool:
+            counts = list(pool.map(store.parquet_rows, names))
     found: dict[str, int] = {}
-    for part in parts.files():
-        hour = part.parent.name.removeprefix("hour=")
-        try:
-            found[hour] = found.get(hour, 0) + pq.ParquetFile(part).metadata.num_rows
-        except (OSError, pa.ArrowException) as exc:
-            raise IrkitError(f"{part}: damaged partition: {exc}") from None
+    for name, n in zip(names, counts, strict=True):
+        hour = name.split("/", 1)[0].removeprefix("hour=")
+        found[hour] = found.get(hour, 0) + n
     if found != {k: v for k, v in marker.get("hours", {}).items() if v}:
-        raise IrkitError(f"{root}: partitions do not match the {MARKER} marker's row counts "
+        raise IrkitError(f"{where}: partitions do not match the {MARKER} marker's row counts "
                          "(files removed or added after the load)")
-    return parts
+    return Partitions(store, marker, names)
 
 
-def load_partitions(paths: Iterable[str | os.PathLike[str]], events_dir: str | os.PathLike[str],
+def load_partitions(paths: Iterable[str | os.PathLike[str]], events_dir: Location,
                     *, batch_rows: int = BATCH_ROWS, origins: Mapping[str, str] | None = None,
                     progress: ProgressFn | None = None) -> tuple[Partitions, list[FileLoad]]:
-    """Load every file into fresh partitions in this process and mark the load complete."""
-    root = Path(events_dir)
-    start_partitions(root)
+    """Load every file into fresh partitions (a path or URL) in this process and mark the
+    load complete."""
+    store = start_partitions(events_dir)
     loads = []
     for i, p in enumerate(paths):
         origin = (origins or {}).get(str(p))
-        loads.append(load_file(str(p), str(root), i, batch_rows=batch_rows, origin=origin,
+        loads.append(load_file(str(p), store, i, batch_rows=batch_rows, origin=origin,
                                progress=progress))
-    finish_partitions(root, loads)
-    return open_partitions(root), loads
+    finish_partitions(store, loads)
+    return open_partitions(store), loads

@@ -19,6 +19,8 @@ these operations go through fsspec instead of :mod:`pathlib`.
   ``httpfs`` extension — which would need a download — is involved.
 
 Every failure is one :class:`~irkit.errors.IrkitError` line naming the URL (no traceback).
+Messages and records show :func:`public_url` — no userinfo, query or fragment — and a URL
+carrying a password is refused: credentials come from the environment only.
 """
 
 from __future__ import annotations
@@ -42,6 +44,30 @@ def is_url(location: str | os.PathLike[str]) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
+def public_url(location: str | os.PathLike[str]) -> str:
+    """``location`` fit to print or archive: a URL without userinfo, query or fragment.
+
+    Why: a URL may carry a user name, a password or a signed token (``?sig=…``); messages,
+    progress and the manifest must not.  A local path is returned unchanged.
+    """
+    text = os.fspath(location)
+    if not is_url(text):
+        return text
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(text)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _refuse_password(text: str) -> None:
+    from urllib.parse import urlsplit
+
+    if is_url(text) and ":" in urlsplit(text).netloc.rpartition("@")[0]:
+        raise IrkitError(f"{public_url(text)}: a password in the URL is not accepted "
+                         "(credentials come from the environment, e.g. AWS_ACCESS_KEY_ID)")
+
+
 @dataclass
 class Storage:
     """A folder (``root``) on one fsspec filesystem; every path argument is relative to it."""
@@ -59,6 +85,7 @@ class Storage:
         from fsspec.implementations.local import LocalFileSystem
 
         text = os.fspath(location)
+        _refuse_password(text)
         try:
             if is_url(text):
                 fs, root = fsspec.core.url_to_fs(text, **storage_options)
@@ -66,7 +93,8 @@ class Storage:
                 text = text.removeprefix("file://")
                 fs, root = LocalFileSystem(), os.path.abspath(text)
         except (ImportError, ValueError, OSError) as exc:
-            raise IrkitError(f"{text}: cannot open storage: {_reason(exc)}") from None
+            raise IrkitError(f"{public_url(text)}: cannot open storage: {_reason(exc)}"
+                             ) from None
         return cls(fs=fs, root=root.rstrip("/") or "/", location=text,
                    options=dict(storage_options))
 
@@ -115,8 +143,13 @@ class Storage:
             return bool(self.fs.isfile(self.path(*parts)))
 
     def glob(self, pattern: str) -> list[str]:
-        """Paths relative to the root that match ``pattern``, sorted (dot names never match)."""
+        """Paths relative to the root that match ``pattern``, sorted (dot names never match).
+
+        Listings are never served from the filesystem's cache: other processes (Dask workers)
+        write the layout this process lists.
+        """
         with self._errors("cannot list", pattern):
+            self.fs.invalidate_cache(self.path())
             found = self.fs.glob(self.path(pattern))
         prefix = self.path() + "/" if self.path() != "/" else "/"
         rel = [self.fs._strip_protocol(p).removeprefix(prefix) for p in found]
@@ -141,15 +174,21 @@ class Storage:
 
     def write_bytes(self, data: bytes, *parts: str) -> None:
         """Write ``data`` to ``parts`` atomically (temp name + move)."""
-        with self.atomic(*parts) as tmp, self.fs.open(tmp, "wb") as out:
+        with self.atomic(*parts) as tmp, self._errors("cannot write", *parts), \
+                self.fs.open(tmp, "wb") as out:
             out.write(data)
 
     def write_parquet(self, table: Any, *parts: str, compression: str = "zstd") -> None:
-        """Write an Arrow table as Parquet atomically (temp name + move)."""
+        """Write an Arrow table as Parquet atomically (temp name + move).
+
+        A local folder is written by Arrow's native file writer, as before the abstraction
+        existed (fsspec's local filesystem would route every byte through Python).
+        """
         import pyarrow.parquet as pq
 
-        with self.atomic(*parts) as tmp:
-            pq.write_table(table, tmp, compression=compression, filesystem=self.fs)
+        with self.atomic(*parts) as tmp, self._errors("cannot write", *parts):
+            pq.write_table(table, tmp, compression=compression,
+                           filesystem=None if self.is_local else self.fs)
 
     def parquet_rows(self, *parts: str) -> int:
         """The row count from a Parquet file's footer (reads the footer only)."""
@@ -160,7 +199,8 @@ class Storage:
             with self.fs.open(self.path(*parts), "rb") as fh:
                 return int(pq.ParquetFile(fh).metadata.num_rows)
         except (OSError, pa.ArrowException) as exc:
-            raise IrkitError(f"{self.url(*parts)}: damaged partition: {_reason(exc)}") from None
+            raise IrkitError(f"{public_url(self.url(*parts))}: damaged partition: "
+                             f"{_reason(exc)}") from None
 
     def register(self, con: Any) -> None:
         """Let DuckDB connection ``con`` read and write :meth:`url`\\ s of this storage.
@@ -175,6 +215,17 @@ class Storage:
         if con.filesystem_is_registered(name):
             con.unregister_filesystem(name)
         con.register_filesystem(self.fs)
+
+    def probe(self) -> None:
+        """Fail now, with one line naming the URL, if this folder cannot be written.
+
+        ``irkit open`` calls it before anything is written, as it connects to a scheduler
+        first: a bad URL, a missing bucket, wrong credentials or an unreachable endpoint
+        should not surface half-way through a load.  Writes and removes a dot-named object.
+        """
+        name = f".irkit-probe-{uuid.uuid4().hex[:8]}"
+        self.write_bytes(b"irkit", name)
+        self.rm(name)
 
     @contextmanager
     def atomic(self, *parts: str) -> Iterator[str]:
@@ -191,17 +242,19 @@ class Storage:
             tmp = os.path.normpath(tmp)
         try:
             if self.is_local:
-                self.fs.makedirs(parent, exist_ok=True)
+                with self._errors("cannot write", *parts):
+                    self.fs.makedirs(parent, exist_ok=True)
             yield tmp
-            if self.is_local:
-                os.replace(tmp, target)
-            else:
-                self.fs.mv(tmp, target)
+            with self._errors("cannot write", *parts):
+                if self.is_local:
+                    os.replace(tmp, target)
+                else:
+                    self.fs.mv(tmp, target)
         except BaseException as exc:
             try:
                 if self.fs.exists(tmp):
                     self.fs.rm(tmp)
-            except OSError:
+            except Exception:  # best effort: the original failure is what the user must see
                 pass
             if isinstance(exc, OSError | ValueError):
                 raise self._error(exc, "cannot write", *parts) from None
@@ -211,15 +264,21 @@ class Storage:
 
     @contextmanager
     def _errors(self, what: str, *parts: str) -> Iterator[None]:
+        """Any failure of the filesystem call in the block as one line (the block holds only
+        filesystem calls; e.g. botocore's connection errors are not ``OSError``)."""
         try:
             yield
-        except (OSError, ValueError) as exc:
+        except IrkitError:
+            raise
+        except Exception as exc:
             raise self._error(exc, what, *parts) from None
 
     def _error(self, exc: BaseException, what: str, *parts: str) -> IrkitError:
-        where = self.url(*parts)
+        where = public_url(self.url(*parts))
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return IrkitError(f"{where}: disk full (free space, or point the run elsewhere)")
+            folder = where.rsplit("/", 1)[0] if parts else where
+            return IrkitError(f"{folder}: disk full while writing "
+                              "(free space, or point the run elsewhere)")
         return IrkitError(f"{where}: {what}: {_reason(exc)}")
 
 
