@@ -140,12 +140,17 @@ def _with_options(options: list[Any]) -> Any:
               help="Dask scheduler address for --engine dask (e.g. tcp://10.0.0.5:8786).")
 @click.option("--memory-limit", envvar="IRKIT_MEMORY_LIMIT", default=None, metavar="SIZE",
               help="Memory for the SQL reductions (e.g. 4GB); past it they spill to disk.")
+@click.option("--partitions", envvar="IRKIT_PARTITIONS", default=None, metavar="URL",
+              help="Shared storage for the event partitions (path or fsspec URL, e.g. "
+              "s3://bucket/prefix; credentials from the environment). Default: the run's "
+              "tables/events/.")
 @_with_options(_common_run_options)
 def open_(incident_id: str, more_logs: tuple[Path, ...], severity: str, logs: tuple[Path, ...],
           deployments: tuple[Path, ...], metrics: tuple[Path, ...], traces: tuple[Path, ...],
           window_start: str | None, window_end: str | None, engine: str | None,
-          scheduler: str | None, memory_limit: str | None, archive: Path | None,
-          as_json: bool, show_code: bool, redact: bool, quiet: bool) -> None:
+          scheduler: str | None, memory_limit: str | None, partitions: str | None,
+          archive: Path | None, as_json: bool, show_code: bool, redact: bool,
+          quiet: bool) -> None:
     """Ingest evidence, run the three templates, render reports, write findings and manifest."""
     all_logs = [*logs, *more_logs]
     if not all_logs:
@@ -155,7 +160,7 @@ def open_(incident_id: str, more_logs: tuple[Path, ...], severity: str, logs: tu
     _run_open(incident_id, severity, quiet=quiet, logs=all_logs, deployments=deployments,
               metrics=metrics, traces=traces, archive=archive, window_start=window_start,
               window_end=window_end, engine=engine, scheduler=scheduler,
-              memory_limit=memory_limit,
+              memory_limit=memory_limit, partitions=partitions,
               show_code=show_code, redact=redact, as_json=as_json)
 
 

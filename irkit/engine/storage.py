@@ -149,7 +149,7 @@ class Storage:
         write the layout this process lists.
         """
         with self._errors("cannot list", pattern):
-            self.fs.invalidate_cache(self.path())
+            self.fs.invalidate_cache()  # (with a path, s3fs would keep the sub-folders' lists)
             found = self.fs.glob(self.path(pattern))
         prefix = self.path() + "/" if self.path() != "/" else "/"
         rel = [self.fs._strip_protocol(p).removeprefix(prefix) for p in found]

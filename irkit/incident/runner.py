@@ -244,7 +244,19 @@ def _engine_record(eng: Any) -> dict[str, Any]:
         parts = urlsplit(address)
         record["scheduler"] = (f"{parts.scheme}://{parts.hostname}:{parts.port}"
                                if parts.hostname else address)
+    location = eng.partitions_location()
+    if location:  # where this run's partitions are (--partitions), without userinfo or query
+        from irkit.engine.storage import public_url
+
+        record["partitions"] = public_url(location)
     return record
+
+
+def _public_command(command: Sequence[str]) -> list[str]:
+    """The command line as archived: URLs without userinfo or query (``--partitions``)."""
+    from irkit.engine.storage import is_url, public_url
+
+    return [public_url(arg) if is_url(arg) else arg for arg in command]
 
 
 def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.PathLike[str]],
@@ -255,6 +267,7 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
                   window_start: Any = None, window_end: Any = None,
                   show_code: bool = False, redact: bool = False, engine: str | None = None,
                   scheduler: str | None = None, memory_limit: str | None = None,
+                  partitions: str | None = None,
                   load_progress: Callable[[str, int, str], None] | None = None,
                   command: list[str] | None = None,
                   progress: Progress | None = None) -> RunResult:
@@ -263,6 +276,9 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
     ``engine`` / ``scheduler`` / ``memory_limit`` choose where the evidence is loaded and
     reduced (:func:`irkit.engine.get_engine`; default ``IRKIT_ENGINE`` or the embedded
     out-of-core engine); ``load_progress(stage, rows, detail)`` hears about every batch written.
+    ``partitions`` (or ``IRKIT_PARTITIONS``): a path or fsspec URL (``s3://bucket/prefix``)
+    for the event partitions instead of the run's ``tables/events/``; this run's go under
+    ``<partitions>/<incident id>/<run id>/events`` and stay there (the manifest says where).
     """
     say: Progress = progress or (lambda stage, state, detail="": None)
     started = datetime.now(UTC)
@@ -277,7 +293,8 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
 
     # connect before anything is written: a bad engine choice or unreachable scheduler fails
     # fast with one line, and leaves no pending run behind
-    eng = get_engine(engine, scheduler=scheduler, memory_limit=memory_limit)
+    eng = get_engine(engine, scheduler=scheduler, memory_limit=memory_limit,
+                     partitions=partitions)
     try:
         return _open(incident_id, severity, inputs, eng, archive=archive,
                      window_start=window_start, window_end=window_end, show_code=show_code,
@@ -313,6 +330,7 @@ def _open(incident_id: str, severity: str, inputs: dict[str, list[Any]], eng: An
         os.environ["IRKIT_REDACT_KEY"] = _secrets.token_hex(16)
     timings: dict[str, float] = {}
     pending = arc.start_run(root, incident_id)
+    eng.run_key = f"{incident_id}/{pending.run_id}"  # one folder per run under --partitions
     pool = make_pool()
     try:
         say("ingest", "start", "copy evidence, load once, tables, findings")
@@ -393,7 +411,8 @@ def _open(incident_id: str, severity: str, inputs: dict[str, list[Any]], eng: An
             finished = datetime.now(UTC)
             manifest = build_manifest(
                 pending.path, incident_id=incident_id, run_id=pending.run_id,
-                params=manifest_params, command=command if command is not None else sys.argv,
+                params=manifest_params,
+                command=_public_command(command if command is not None else sys.argv),
                 times={"started_at": started.isoformat(), "finished_at": finished.isoformat(),
                        "seconds": {k: round(v, 3) for k, v in timings.items()}},
                 previous=previous)
