@@ -7,9 +7,9 @@ Usage::
 
 Each run starts ``irkit open`` as a real subprocess on one generated drain NDJSON file
 (``benchmarks/data/drain-1m.ndjson`` / ``drain-10m.ndjson`` when present, else written once by
-``irkit.demo.write_drain_ndjson`` into ``benchmarks/data/``), and a psutil sampler sums, every
-0.2 s, the RSS of the whole tree: ``irkit open`` itself, its template pool workers, the three
-notebook kernels and their helpers.  Printed per size (median over ``--runs``): peak RSS of the
+``irkit.demo.write_drain_ndjson`` into ``benchmarks/data/``) plus a small demo deployments
+file, and a psutil sampler sums, every 0.2 s, the RSS of the whole tree: ``irkit open``
+itself, its template pool workers, the three notebook kernels and their helpers.  Printed per size (median over ``--runs``): peak RSS of the
 tree, of ``irkit open`` alone, of the kernels together and of the largest kernel, wall time, and
 the stage times ``irkit open --json`` reports.  Sampling every 0.2 s can miss a shorter spike.
 
@@ -55,6 +55,16 @@ def input_file(n: int) -> Path:
     return path
 
 
+def deployments_file() -> Path:
+    """A small deployments file (``irkit open`` with logs alone stops at "no input files")."""
+    path = DATA / "open-memory-side" / "deployments.json"
+    if not path.exists():
+        from irkit.demo import generate
+
+        generate(path.parent, seed=1, events=500)
+    return path
+
+
 class TreeSampler(threading.Thread):
     """Peak RSS of a process tree, by role, sampled every ``SAMPLE_S`` seconds."""
 
@@ -97,7 +107,8 @@ def run_once(drain: Path, work: Path, checkout: Path | None) -> dict:
                                                           env.get("PYTHONPATH")]))
     archive = work / "archive"
     cmd = [sys.executable, "-m", "irkit", "open", INCIDENT, "--severity", "SEV-3",
-           "--logs", str(drain), "--archive", str(archive), "--json", "-q"]
+           "--logs", str(drain), "--deployments", str(deployments_file()),
+           "--archive", str(archive), "--json", "-q"]
     t0 = time.perf_counter()
     with open(work / "stdout", "wb") as out, open(work / "stderr", "wb") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=work)
