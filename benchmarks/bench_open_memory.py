@@ -9,9 +9,10 @@ Each run starts ``irkit open`` as a real subprocess on one generated drain NDJSO
 (``benchmarks/data/drain-1m.ndjson`` / ``drain-10m.ndjson`` when present, else written once by
 ``irkit.demo.write_drain_ndjson`` into ``benchmarks/data/``) plus a small demo deployments
 file, and a psutil sampler sums, every 0.2 s, the RSS of the whole tree: ``irkit open``
-itself, its template pool workers, the three notebook kernels and their helpers.  Printed per size (median over ``--runs``): peak RSS of the
-tree, of ``irkit open`` alone, of the kernels together and of the largest kernel, wall time, and
-the stage times ``irkit open --json`` reports.  Sampling every 0.2 s can miss a shorter spike.
+itself, its template pool workers, the three notebook kernels and their helpers.  Printed per
+size (median over ``--runs``): peak RSS of the tree, of ``irkit open`` alone, of the kernels
+together and of the largest kernel, wall time, and the stage times ``irkit open --json``
+reports.  Sampling every 0.2 s can miss a shorter spike.
 
 ``--checkout DIR`` runs the irkit source tree in ``DIR`` instead (e.g. an older commit unpacked
 with ``git archive <commit> | tar -x -C DIR``), for before/after figures in one sitting.
