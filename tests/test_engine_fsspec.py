@@ -238,6 +238,12 @@ def test_credentials_in_urls_are_refused_and_never_printed():
     assert "topsecret" not in str(info.value) and "AKIAXX" not in str(info.value)
     assert public_url("s3://user@bucket/p/events?sig=abc#x") == "s3://bucket/p/events"
     assert public_url("/local/path") == "/local/path"
+    from irkit.incident.runner import _public_command
+
+    assert _public_command(["irkit", "open", "--partitions", "s3://me@b/p?sig=x",
+                            "--partitions=gs://me@b/q", "--logs", "a=b.ndjson"]) == [
+        "irkit", "open", "--partitions", "s3://b/p", "--partitions=gs://b/q",
+        "--logs", "a=b.ndjson"]
 
 
 def test_memory_url_layout_round_trip(raw, tmp_path):

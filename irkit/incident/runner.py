@@ -256,7 +256,13 @@ def _public_command(command: Sequence[str]) -> list[str]:
     """The command line as archived: URLs without userinfo or query (``--partitions``)."""
     from irkit.engine.storage import is_url, public_url
 
-    return [public_url(arg) if is_url(arg) else arg for arg in command]
+    def public(arg: str) -> str:
+        flag, eq, value = arg.partition("=")
+        if eq and flag.startswith("--"):  # --partitions=URL
+            return f"{flag}={public(value)}"
+        return public_url(arg) if is_url(arg) else arg
+
+    return [public(str(arg)) for arg in command]
 
 
 def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.PathLike[str]],
