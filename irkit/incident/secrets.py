@@ -21,7 +21,9 @@ from irkit.errors import IrkitError
 
 #: Variables whose values are secrets; any ``IRKIT_SECRET_*`` variable is one too.
 SECRET_VARIABLES = ("VERCEL_TOKEN", "VERCEL_DRAIN_SECRET", "VERCEL_VERIFY_TOKEN",
-                    "IRKIT_REDACT_KEY")
+                    "IRKIT_REDACT_KEY",
+                    # shared partition storage (--partitions s3://…) authenticates with these
+                    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 SECRET_PREFIX = "IRKIT_SECRET_"
 #: Values shorter than this are not scanned for: they would match by chance everywhere.
 MIN_SECRET_LENGTH = 6
