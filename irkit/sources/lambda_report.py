@@ -85,13 +85,13 @@ class ReportLines:
     def from_columns(cls, ms: pa.Array | pa.ChunkedArray,
                      aws: pa.Array | pa.ChunkedArray) -> ReportLines:
         """From per-row ``_report_ms`` / ``_report_aws`` columns (null where no REPORT)."""
-        found = pc.is_valid(ms)
-        rows = np.flatnonzero(found.to_numpy(zero_copy_only=False))
+        values = ms.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)  # null: NaN
+        found = ~np.isnan(values)
+        rows = np.flatnonzero(found)
         if not len(rows):
             return cls.empty()
-        return cls(rows.astype(np.int64),
-                   ms.filter(found).to_numpy(zero_copy_only=False).astype(np.float64),
-                   _flat(aws.filter(found)).cast(pa.large_string()))
+        return cls(rows.astype(np.int64), values[rows],
+                   _flat(aws.filter(pa.array(found))).cast(pa.large_string()))
 
     @classmethod
     def concat(cls, parts: Sequence[tuple[int, ReportLines]]) -> ReportLines:
