@@ -168,3 +168,19 @@ def test_secret_in_evidence_fails_loudly_and_leaves_no_run(runs, tmp_path: Path)
     assert SENTINEL not in result.stderr + result.stdout
     assert arc.list_runs(arc.archive_root(archive), ID) == []
     assert not list((archive / ID / "runs").iterdir())
+
+
+def test_logs_alone_are_a_whole_incident(runs, tmp_path: Path) -> None:
+    """A runbook that has only drain logs at hand (no deployments, metrics or traces) still
+    gets its run: empty side tables, findings, three reports, an intact manifest."""
+    archive = tmp_path / "arch"
+    logs = sorted((runs.quiet_raw / "logs").glob("*.ndjson"))
+    result = irkit("open", ID, "--severity", "SEV-3", "--logs", *map(str, logs),
+                   "--archive", str(archive), "--json")
+    assert result.returncode == 0, result.stderr
+    (run,) = arc.list_runs(arc.archive_root(archive), ID)
+    findings = json.loads((run / "findings.json").read_text())
+    assert findings["events"]["total"] > 0 and findings["suspect_deployments"] == []
+    assert all((run / "reports" / f"{name}.html").is_file()
+               for name in ("investigation", "security_evidence", "pir"))
+    assert irkit("verify", str(run)).returncode == 0

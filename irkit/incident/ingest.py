@@ -202,7 +202,7 @@ def _ingest(checked: Mapping[str, Sequence[Path]], run_dir: Path, eng: Engine,
             timings: dict[str, float], *, incident_id: str, severity: str, window_start: Any,
             window_end: Any, load_progress: ProgressFn | None) -> IngestResult:
     from irkit.engine import local
-    from irkit.sources import load_report
+    from irkit.sources import LoadResult, load_report
 
     evidence_dir = run_dir / "evidence"
     tables_dir = run_dir / "tables"
@@ -227,7 +227,8 @@ def _ingest(checked: Mapping[str, Sequence[Path]], run_dir: Path, eng: Engine,
     parts, loads = eng.load([str(p) for p in event_files], tables_dir / "events",
                             origins={str(p): mapping[str(p)] for p in event_files},
                             progress=load_progress)
-    side = load_report([str(p) for p in other_files])
+    # logs alone are a valid incident: no deployments or metrics means empty side tables
+    side = load_report([str(p) for p in other_files]) if other_files else LoadResult()
     timings["load"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
