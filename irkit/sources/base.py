@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,62 +151,152 @@ def iter_lines(path: Path, truncated: list[int] | None = None):
 
 @dataclass
 class LineCount:
-    """Result of :func:`count_lines`: physical lines and whether the count is trustworthy."""
+    """Result of :func:`count_lines`: physical lines, whether the count is trustworthy, and
+    the first blank (empty or whitespace-only) line, which a JSON parser skips silently."""
 
     lines: int
     complete: bool  # False when a gzip stream was truncated or unreadable
+    first_blank: int | None = None
 
 
-def count_lines(path: Path, chunk: int = 1 << 24) -> LineCount:
-    """Count physical lines (a last line without a newline counts) as fast as the disk allows.
+#: Bytes that may make up a blank line besides its newline (JSON whitespace).
+_BLANK_BYTES = (32, 9, 13)
 
-    The fast NDJSON path compares this with the number of records its parser produced: when
-    they agree, record *k* came from line *k*, so provenance needs no per-line work.  A plain
-    file is counted through memory-mapped windows (no copy out of the page cache; each window
-    is unmapped before the next, so resident memory stays at one window); gzip is streamed
+
+class LineScan:
+    """Counts lines and finds the first blank one, window by window, for a reader to wait on.
+
+    Why: the fast NDJSON path numbers records by position, which is right only while every
+    line holds one record.  A malformed line makes the parser fail (the slow path takes over
+    there), but a blank line is skipped *silently*, shifting every later record by one.  A
+    streaming reader therefore asks :meth:`clean_through` before handing out rows: it waits
+    until the scan has passed that many lines (the scan runs far ahead of any JSON parser)
+    and learns whether they are all non-blank.  Plain files are read through memory-mapped
+    windows (no copy out of the page cache, one window resident at a time); gzip streams
     through one reused buffer.
     """
-    import numpy as np
 
-    if not is_gzip(path):
-        return _count_mapped(path, chunk * 4)
-    buffer = bytearray(chunk)
-    view = np.frombuffer(buffer, dtype=np.uint8)
-    lines = 0
-    last = 10
-    complete = True
-    with open_binary(path) as fh:
-        while True:
-            try:
-                size = fh.readinto(buffer)
-            except (EOFError, OSError, gzip.BadGzipFile):
-                complete = False
-                break
-            if not size:
-                break
-            lines += int(np.count_nonzero(view[:size] == 10))
-            last = buffer[size - 1]
-    return LineCount(lines + (last != 10), complete)
+    def __init__(self, path: Path, window: int = 1 << 26) -> None:
+        self.path = path
+        self.window = window
+        self.lines = 0  # complete (newline-terminated) lines scanned so far
+        self.first_blank: int | None = None
+        self.complete = True
+        self.done = False
+        self._last = 10
+        self._at_start = True  # the next byte starts a line
+        self._in_blank = False  # the line being scanned is whitespace so far
+        self._changed = threading.Condition()
+
+    # ---------------------------------------------------------------- scanning
+
+    def run(self) -> LineCount:
+        """Scan the whole file (call it on a thread to stream beside a parser)."""
+        try:
+            if is_gzip(self.path):
+                self._scan_gzip()
+            else:
+                self._scan_mapped()
+        finally:
+            with self._changed:
+                if self._in_blank and self._last != 10 and self.first_blank is None:
+                    self.first_blank = self.lines + 1  # a whitespace-only last line
+                self.done = True
+                self._changed.notify_all()
+        return self.result()
+
+    def result(self) -> LineCount:
+        return LineCount(self.lines + (self._last != 10), self.complete, self.first_blank)
+
+    def _scan_mapped(self) -> None:
+        import mmap
+
+        import numpy as np
+
+        with open(self.path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            for offset in range(0, size, self.window):  # a multiple of the page size
+                with mmap.mmap(fh.fileno(), min(self.window, size - offset),
+                               access=mmap.ACCESS_READ, offset=offset) as mapped:
+                    data = np.frombuffer(mapped, dtype=np.uint8)
+                    self._feed(data)
+                    del data  # the map cannot close while a view of it lives
+
+    def _scan_gzip(self, chunk: int = 1 << 24) -> None:
+        import numpy as np
+
+        buffer = bytearray(chunk)
+        view = np.frombuffer(buffer, dtype=np.uint8)
+        with open_binary(self.path) as fh:
+            while True:
+                try:
+                    size = fh.readinto(buffer)
+                except (EOFError, OSError, gzip.BadGzipFile):
+                    self.complete = False
+                    return
+                if not size:
+                    return
+                self._feed(view[:size])
+
+    def _feed(self, data) -> None:
+        """Account for one window: its newlines, and any line in it that is blank."""
+        import numpy as np
+
+        newlines = np.flatnonzero(data == 10)
+        blank = self._first_blank_in(data, newlines) if self.first_blank is None else None
+        with self._changed:
+            if blank is not None:
+                self.first_blank = blank
+            self.lines += len(newlines)
+            self._last = int(data[-1])
+            self._changed.notify_all()
+
+    def _first_blank_in(self, data, newlines) -> int | None:
+        """Line number of the first blank line this window completes, if any."""
+        import numpy as np
+
+        n = len(data)
+        starts = newlines + 1
+        if self._at_start:
+            starts = np.concatenate([[0], starts])
+        starts = starts[starts < n]
+        self._at_start = bool(data[-1] == 10)
+        # a line is blank only if its first byte already is whitespace or a newline: cheap
+        # to test for every line, and true for almost none in real logs
+        first = data[starts]
+        candidates = starts[np.isin(first, (10, *_BLANK_BYTES))]
+        carried = self._in_blank  # the previous window ended inside a whitespace-only line
+        self._in_blank = False
+        positions = ([0] if carried else []) + [int(c) for c in candidates]
+        for start in positions:
+            end = start
+            while end < n and data[end] in _BLANK_BYTES:
+                end += 1
+            if end == n:  # whitespace up to the window's end: decided in the next window
+                self._in_blank = True
+                return None
+            if data[end] == 10:
+                return self.lines + int(np.searchsorted(newlines, start)) + 1
+        return None
+
+    # ---------------------------------------------------------------- waiting
+
+    def clean_through(self, lines: int) -> int | None:
+        """Wait until the first ``lines`` lines are scanned; ``None`` if none of them is blank,
+        else the number of the first blank line (``<= lines``)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.done or self.lines >= lines
+                                   or (self.first_blank is not None
+                                       and self.first_blank <= lines))
+            if self.first_blank is not None and self.first_blank <= lines:
+                return self.first_blank
+            return None
 
 
-def _count_mapped(path: Path, window: int) -> LineCount:
-    import mmap
-
-    import numpy as np
-
-    lines = 0
-    last = 10
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        for offset in range(0, size, window):  # window is a multiple of the page size
-            length = min(window, size - offset)
-            with mmap.mmap(fh.fileno(), length, access=mmap.ACCESS_READ,
-                           offset=offset) as mapped:
-                data = np.frombuffer(mapped, dtype=np.uint8)
-                lines += int(np.count_nonzero(data == 10))
-                last = int(data[-1])
-                del data  # the map cannot close while a view of it lives
-    return LineCount(lines + (last != 10), True)
+def count_lines(path: Path) -> LineCount:
+    """Count physical lines (a last line without a newline counts) and find the first blank
+    one, as fast as the disk allows (see :class:`LineScan`)."""
+    return LineScan(path).run()
 
 
 class Rejections:

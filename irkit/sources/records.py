@@ -32,7 +32,14 @@ import pandas as pd
 import pyarrow as pa
 
 from irkit import schema
-from irkit.sources.base import FileReport, Loaded, Rejections, count_lines, is_gzip
+from irkit.sources.base import (
+    FileReport,
+    LineScan,
+    Loaded,
+    Rejections,
+    count_lines,
+    is_gzip,
+)
 from irkit.sources.lambda_report import REPORT_AWS, REPORT_MS, ReportLines, report_sql
 
 #: Records larger than this are not read by duckdb (they go to the slow path, which has no
@@ -320,41 +327,58 @@ def iter_fast_tables(path: Path, spec: RecordSpec, origin_file: str,
     """Stream the fast path: yields ``(next_line, table)``; ``table is None`` means "fall back".
 
     Tables are canonical Arrow (:func:`canonical_arrow`, with the REPORT columns).  Batches
-    come out in file order, so rows yielded before a failure are exactly lines
-    ``1..next_line-1``; the caller continues with the slow path from ``next_line``.
+    come out in file order, and rows yielded are always exactly lines ``1..next_line-1``: a
+    :class:`~irkit.sources.base.LineScan` beside the query proves each batch's lines hold one
+    record each before the batch is handed out (a blank line, which the parser skips, ends the
+    fast path right before it); the caller continues with the slow path from ``next_line``.
     """
-    counted = count_lines(path)
-    if not counted.complete or not spec.one_row_per_record or not duckdb_safe(path):
+    if not spec.one_row_per_record or not duckdb_safe(path):
         yield 1, None
         return
+    scan = LineScan(path)
     con = _connect()
     next_line = 1
-    try:
-        query = _query(spec, path, origin_file, gz=is_gzip(path), with_line=False)
-        reader = con.sql(query).to_arrow_reader(batch_rows)
-        pending: list[pa.RecordBatch] = []
-        pending_rows = 0
-        for batch in reader:
-            pending.append(batch)
-            pending_rows += batch.num_rows
-            if pending_rows >= batch_rows:
-                table = pa.Table.from_batches(pending)
-                yield next_line + table.num_rows, _with_lines(table, next_line)
-                next_line += table.num_rows
-                pending, pending_rows = [], 0
-        if pending:
-            table = pa.Table.from_batches(pending)
-            if next_line - 1 + table.num_rows != counted.lines:
-                yield next_line, None  # blank lines: the unyielded rest goes the slow way
-                return
-            yield next_line + table.num_rows, _with_lines(table, next_line)
-            next_line += table.num_rows
-        if next_line - 1 != counted.lines:
+
+    def checked(table: pa.Table) -> Iterator[tuple[int, pa.Table | None]]:
+        """``table`` (lines from ``next_line`` on), or its part before a blank line + stop."""
+        last = next_line + table.num_rows - 1
+        blank = scan.clean_through(last)
+        if blank is None:
+            yield last + 1, _with_lines(table, next_line)
+            return
+        if blank > next_line:
+            yield blank, _with_lines(table.slice(0, blank - next_line), next_line)
+        yield blank, None
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="irkit-scan") as pool:
+        scanning = pool.submit(scan.run)
+        try:
+            query = _query(spec, path, origin_file, gz=is_gzip(path), with_line=False)
+            reader = con.sql(query).to_arrow_reader(batch_rows)
+            pending: list[pa.RecordBatch] = []
+            pending_rows = 0
+            batches = iter(reader)
+            while True:
+                batch = next(batches, None)
+                if batch is not None:
+                    pending.append(batch)
+                    pending_rows += batch.num_rows
+                if pending and (batch is None or pending_rows >= batch_rows):
+                    for item in checked(pa.Table.from_batches(pending)):
+                        yield item
+                        if item[1] is None:
+                            return
+                        next_line = item[0]
+                    pending, pending_rows = [], 0
+                if batch is None:
+                    break
+            counted = scanning.result()
+            if not counted.complete or next_line - 1 != counted.lines:
+                yield next_line, None  # the unread rest (e.g. a cut gzip) goes the slow way
+        except _data_errors():
             yield next_line, None
-    except _data_errors():
-        yield next_line, None
-    finally:
-        con.close()
+        finally:
+            con.close()
 
 
 def slow_table(records: Iterable[tuple[int, object]], spec: RecordSpec, origin_file: str,
