@@ -48,7 +48,7 @@ from irkit.sources.lambda_report import ReportLines
 MARKER = "_SUCCESS"
 FORMAT_VERSION = 1
 #: Rows per streamed batch: large enough for Parquet row groups, small enough for bounded RSS.
-BATCH_ROWS = 200_000
+BATCH_ROWS = 100_000
 SEQ_SHIFT = 40
 EXTRA_COLUMNS = {"_seq": pa.int64(), "_report_ms": pa.float64(), "_report_aws": pa.string()}
 
