@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from engine_support import engine_demo
 
 from irkit.analysis.findings import compute_findings
 from irkit.engine import get_engine, settings
@@ -22,14 +23,7 @@ def _without_clock(findings: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def demo_incident(tmp_path_factory):
-    from irkit.demo import generate
-    from irkit.sources import load_report
-
-    root = tmp_path_factory.mktemp("engine-demo")
-    inc = generate(root / "demo", seed=3, events=15_000)
-    events = [str(p) for p in inc.logs] + [str(inc.traces)]
-    loaded = load_report([*events, str(inc.deployments), str(inc.metrics)])
-    return inc, events, loaded
+    return engine_demo(tmp_path_factory.mktemp("engine-demo"))
 
 
 def test_out_of_core_findings_equal_in_memory(demo_incident, tmp_path):

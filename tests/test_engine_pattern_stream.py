@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from engine_support import engine_demo
 
 from irkit import schema
 from irkit.analysis import pattern_partials
@@ -26,14 +27,7 @@ _DICTS = ("levels", "status_codes", "routes", "deployments")
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from irkit.demo import generate
-    from irkit.sources import load_report
-
-    root = tmp_path_factory.mktemp("pattern-stream")
-    inc = generate(root / "demo", seed=3, events=15_000)
-    paths = [str(p) for p in inc.logs] + [str(inc.traces)]
-    loaded = load_report([*paths, str(inc.deployments), str(inc.metrics)])
-    return inc, paths, loaded
+    return engine_demo(tmp_path_factory.mktemp("pattern-stream"))
 
 
 def assert_same_table(got: pd.DataFrame, expected: pd.DataFrame) -> None:
