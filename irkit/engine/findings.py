@@ -37,7 +37,7 @@ def findings_from_view(con, *, view: str, incident_id: str, severity: str,
     start, end = _window(con, view, window)
     if reducer is None:
         win = local.window_filter(con, start, end, view)
-        pwin = local.window_filter(con, start, end, _without_reports(con, view), name="pwin")
+        pwin = local.window_filter(con, start, end, local.without_reports(con, view), name="pwin")
         red = {**local.reductions(con, win), "patterns": reduce.stream_patterns(con, pwin)}
     else:
         red = reducer(start, end)
@@ -72,16 +72,6 @@ def findings_from_reductions(red: Mapping[str, Any], *, start: pd.Timestamp | No
                         end=end, total=total, errors=errors, rejected_count=rejected_count,
                         deployments=deployments, metrics=metrics, notes=notes,
                         pattern_table=pattern_table, security=security, timeline_events=None)
-
-
-def _without_reports(con, view: str) -> str:
-    """``view``'s events before the REPORT join (``local.events_view`` registers them as
-    ``<view>_raw``) when there is one: patterns read no duration, and skipping the join makes
-    each pattern pass several times cheaper."""
-    raw = f"{view}_raw"
-    found = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
-                        [raw]).fetchall()[0][0]
-    return raw if found else view
 
 
 def _window(con, view: str, window: Mapping[str, object] | tuple | None

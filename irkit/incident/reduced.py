@@ -60,15 +60,6 @@ def pattern_counts_of_view(con, view: str, freq: str = SERIES_FREQ) -> pd.DataFr
     return counts.astype({"pattern_id": schema.STRING, "count": "int64"})
 
 
-def _pattern_view(con, view: str) -> str:
-    """``view``'s events before the REPORT join when ``local.events_view`` registered them
-    (``<view>_raw``): patterns read no duration, and the join is the costly part of a scan."""
-    raw = f"{view}_raw"
-    found = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
-                        [raw]).fetchall()[0][0]
-    return raw if found else view
-
-
 def write_reduced(tables_dir: Path, extras: Mapping[str, Any], *, con, view: str = "ev",
                   start: pd.Timestamp | None = None,
                   end: pd.Timestamp | None = None) -> dict[str, Path]:
@@ -89,7 +80,7 @@ def write_reduced(tables_dir: Path, extras: Mapping[str, Any], *, con, view: str
              if c in schema.EVENT_COLUMNS}),
         "patterns": extras["patterns"],
         "pattern_counts": pattern_counts_of_view(
-            con, local.window_filter(con, start, end, _pattern_view(con, view),
+            con, local.window_filter(con, start, end, local.without_reports(con, view),
                                      name="reduced_pwin")),
     }
     return {name: write_table(frame, tables_dir / REDUCED_TABLES[name], name)
