@@ -167,12 +167,42 @@ def _chunks(parts: Partitions) -> list[list[str]]:
     return list(parts.by_hour().values()) or [[]]
 
 
+#: Share of a worker's memory limit its DuckDB may use; the rest is Python, Arrow results and
+#: the pattern miner.  Past it DuckDB spills to the worker's temp folder.
+WORKER_DUCKDB_SHARE = 0.4
+
+
+def _worker_connect():
+    """DuckDB for a task on a worker: one thread (the worker's threads are the parallelism)
+    and memory under the worker's own limit.  Without this DuckDB takes 80 % of the machine's
+    RAM, a big hour pushes the worker past its limit and the nanny restarts it mid-task."""
+    import os
+    import tempfile
+    import uuid
+
+    from distributed import get_worker
+
+    from irkit.engine import local
+
+    limit = None
+    try:
+        worker_limit = get_worker().memory_manager.memory_limit
+    except ValueError:  # not on a worker (called directly): DuckDB's default
+        worker_limit = None
+    if worker_limit:
+        limit = f"{int(worker_limit * WORKER_DUCKDB_SHARE) >> 20}MiB"
+    # a folder of its own (DuckDB creates it and removes it on close): tasks of the workers on
+    # one machine would otherwise share spill file names
+    spill = os.path.join(tempfile.gettempdir(), f"irkit-duckdb-{os.getpid()}-{uuid.uuid4().hex}")
+    return local.connect(limit, threads=1, temp_dir=spill)
+
+
 def _reports_partial(files: list[str], start: Any, end: Any) -> tuple[Any, int, int, set[str]]:
     """Worker, round 1: this hour's REPORT-join partial, its (rows, trace rows) in window and
     the distinct masked shapes of its error messages (pattern pass 1)."""
     from irkit.engine import local, reduce
 
-    con = local.connect(threads=1)
+    con = _worker_connect()
     try:
         if not files:
             return con.sql("SELECT NULL::VARCHAR AS key, NULL::DOUBLE AS ms, "
@@ -192,7 +222,7 @@ def _partials(files: list[str], reports: Any, start: Any, end: Any,
     its per-pattern partial (pattern pass 2, labelled by the broadcast ``grouper``)."""
     from irkit.engine import local, reduce
 
-    con = local.connect(threads=1)
+    con = _worker_connect()
     try:
         if files:
             local.events_view(con, files, reports=reports)
