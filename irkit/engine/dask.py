@@ -119,7 +119,7 @@ class DaskEngine(Engine):
 
         chunks = _chunks(parts)
         try:
-            firsts = self.client.gather([
+            firsts = self._collect([
                 self.client.submit(_reports_partial, files, start, end, pure=False)
                 for files in chunks])
             con = local.connect(self.memory_limit)
@@ -132,7 +132,7 @@ class DaskEngine(Engine):
                 shared = self.client.scatter(reports, broadcast=True)
                 grouper = self.client.scatter(reduce.fit_patterns(f[3] for f in firsts),
                                               broadcast=True)
-                seconds = self.client.gather([
+                seconds = self._collect([
                     self.client.submit(_partials, files, shared, start, end, traces_only,
                                        grouper, pure=False) for files in chunks])
                 out: dict[str, Any] = {"patterns": pattern_partials.combine(
@@ -150,6 +150,20 @@ class DaskEngine(Engine):
             raise
         except Exception as exc:
             raise self._task_failed("reduction", exc) from None
+
+    @staticmethod
+    def _collect(futures: list[Any]) -> list[Any]:
+        """Every task's result, in submission order, each released as soon as it is fetched.
+
+        ``client.gather`` on the whole list would leave every finished partial in its worker's
+        memory until the last task is done; tasks run roughly in submission order, so taking
+        them in that order keeps a worker's memory near the tasks it is running.
+        """
+        results = []
+        for future in futures:
+            results.append(future.result())
+            future.release()
+        return results
 
     def _task_failed(self, what: str, exc: Exception) -> IrkitError:
         """A worker failure as one line naming the scheduler (no remote traceback)."""
