@@ -43,13 +43,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from irkit.sources import sqlfields as f
-from irkit.sources.base import Loaded, iter_lines
+from irkit.sources.base import Loaded
 from irkit.sources.cli_output import (
     _ANSI,
     TEXT_FIELDS,
     TEXT_LINE,
     _colour_level,
-    split_text_line,
+    stamped_lines,
 )
 from irkit.sources.documents import compact
 from irkit.sources.drains import PROXY_FIELDS
@@ -251,17 +251,13 @@ def build_line_level(raw: str, text: str) -> str | None:
 
 def inspect_records(path: Path) -> Iterator[tuple[int, object]]:
     """One record per printed line; lines without the leading timestamp are rejected."""
-    truncated: list[int] = []
-    for line in iter_lines(path, truncated):
-        parts = split_text_line(line.text)
+    for number, raw, parts in stamped_lines(path):
         if isinstance(parts, RawRejection):
-            yield line.number, parts
+            yield number, parts
             continue
         stamp, text = parts
-        yield line.number, {"timestamp": stamp, "message": text,
-                            "level": build_line_level(line.text, text)}
-    if truncated:
-        yield truncated[0], RawRejection.truncated()
+        yield number, {"timestamp": stamp, "message": text,
+                       "level": build_line_level(raw, text)}
 
 
 def read_inspect(path: Path) -> Loaded:

@@ -28,8 +28,14 @@ from pathlib import Path
 
 from irkit.errors import InputFormatError
 from irkit.sources import sqlfields as f
-from irkit.sources.base import Loaded, iter_lines
-from irkit.sources.jsoninput import document_records, first_char, head_objects, ndjson_records
+from irkit.sources.base import Loaded
+from irkit.sources.jsoninput import (
+    document_records,
+    first_char,
+    head_objects,
+    ndjson_records,
+    numbered_lines,
+)
 from irkit.sources.records import RawRejection, RecordSpec, load_records
 from irkit.sources.registry import Format
 
@@ -39,6 +45,15 @@ def _s(expr: str) -> str:
 
 
 # ------------------------------------------------------------------ runtime logs
+
+#: The request a runtime or request-log row belongs to: both generations name it alike.
+_REQUEST_TARGET = [
+    f"{_s('upper(r.requestMethod)')} AS method",
+    f"{_s('r.domain')} AS host",
+    f"{f.path_only('r.requestPath')} AS path",
+    f"{f.query_string('r.requestPath')} AS query",
+    f"{f.route('NULL', f.path_only('r.requestPath'))} AS route",
+]
 
 RUNTIME_FIELDS: dict[str, object] = {
     "level": "str", "message": "str", "rowId": "str", "source": "str", "timestampInMs": "ms",
@@ -58,11 +73,7 @@ RUNTIME = RecordSpec(
         f"ELSE {_s('r.message')} END AS message",
         f"{f.status('r.responseStatusCode')} AS status_code",
         "false AS crashed",
-        f"{_s('upper(r.requestMethod)')} AS method",
-        f"{_s('r.domain')} AS host",
-        f"{f.path_only('r.requestPath')} AS path",
-        f"{f.query_string('r.requestPath')} AS query",
-        f"{f.route('NULL', f.path_only('r.requestPath'))} AS route",
+        *_REQUEST_TARGET,
         f"{_s('r.requestId')} AS request_id",
         f"{_s('r.deploymentId')} AS deployment_id",
         f"{_s('r.projectId')} AS project_id",
@@ -92,11 +103,7 @@ REQUEST = RecordSpec(
         f"{_s('CASE WHEN r.lg IS NULL THEN r.message ELSE r.lg.message END')} AS message",
         f"{f.status(_REQ_STATUS)} AS status_code",
         "false AS crashed",
-        f"{_s('upper(r.requestMethod)')} AS method",
-        f"{_s('r.domain')} AS host",
-        f"{f.path_only('r.requestPath')} AS path",
-        f"{f.query_string('r.requestPath')} AS query",
-        f"{f.route('NULL', f.path_only('r.requestPath'))} AS route",
+        *_REQUEST_TARGET,
         f"{_s('upper(r.cache)')} AS cache",
         f"{_s('COALESCE(r.requestId, r.id)')} AS request_id",
         f"{_s('r.traceId')} AS trace_id",
@@ -175,27 +182,32 @@ def split_text_line(raw: str) -> tuple[str, str] | RawRejection:
     return stamp, text
 
 
+def stamped_lines(path: Path) -> Iterator[tuple[int, str, tuple[str, str] | RawRejection]]:
+    """``(line, raw text, (timestamp, text))`` for every line of a timestamped text log; a line
+    without the timestamp, and a cut gzip stream, come with their :class:`RawRejection`."""
+    for number, raw in numbered_lines(path):
+        if isinstance(raw, RawRejection):
+            yield number, "", raw
+        else:
+            yield number, raw, split_text_line(raw)
+
+
 def text_records(path: Path) -> Iterator[tuple[int, object]]:
     """Records of legacy ``--output short`` text, continuation lines joined to their event."""
     pending: tuple[int, str, list[str], str | None] | None = None
-    truncated: list[int] = []
-    for line in iter_lines(path, truncated):
-        parts = split_text_line(line.text)
+    for number, raw, parts in stamped_lines(path):
         if isinstance(parts, RawRejection):
-            yield line.number, parts
+            yield number, parts
             continue
         stamp, text = parts
-        colour = _colour_level(line.text)
         if pending and pending[1] == stamp and text[:1] in (" ", "\t"):
             pending[2].append(text)
             continue
         if pending:
             yield pending[0], _text_record(pending[1], "\n".join(pending[2]), pending[3])
-        pending = (line.number, stamp, [text], colour)
+        pending = (number, stamp, [text], _colour_level(raw))
     if pending:
         yield pending[0], _text_record(pending[1], "\n".join(pending[2]), pending[3])
-    if truncated:
-        yield truncated[0], RawRejection.truncated()
 
 
 # ------------------------------------------------------------------ sniffing

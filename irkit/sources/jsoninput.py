@@ -23,22 +23,32 @@ Record = tuple[int, object]
 _RECORD_START = re.compile(r"[\[,]\s*\{|\n\s*\{")
 
 
-def ndjson_records(path: Path) -> Iterator[Record]:
-    """``(line, object)`` for every non-blank line; malformed lines as :class:`RawRejection`."""
+def numbered_lines(path: Path) -> Iterator[tuple[int, str | RawRejection]]:
+    """``(line, text)`` for every non-blank line; a cut gzip stream ends with one
+    :meth:`RawRejection.truncated` at the first line that could not be read."""
     truncated: list[int] = []
     for line in iter_lines(path, truncated):
+        yield line.number, line.text
+    if truncated:
+        yield truncated[0], RawRejection.truncated()
+
+
+def ndjson_records(path: Path) -> Iterator[Record]:
+    """``(line, object)`` for every non-blank line; malformed lines as :class:`RawRejection`."""
+    for number, text in numbered_lines(path):
+        if isinstance(text, RawRejection):
+            yield number, text
+            continue
         try:
-            value = orjson.loads(line.text)
+            value = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            yield line.number, RawRejection(f"malformed JSON ({exc})", line.text)
+            yield number, RawRejection(f"malformed JSON ({exc})", text)
             continue
         if isinstance(value, list):
             for item in value:
-                yield line.number, item
+                yield number, item
         else:
-            yield line.number, value
-    if truncated:
-        yield truncated[0], RawRejection.truncated()
+            yield number, value
 
 
 def read_text(path: Path) -> tuple[str, bool]:
