@@ -123,14 +123,16 @@ def write_batch(table: pa.Table, events_dir: Location, file_index: int, batch_in
     store = storage(events_dir)
     n = table.num_rows
     seq = (np.int64(file_index) << SEQ_SHIFT) + first_row + np.arange(n, dtype=np.int64)
-    table = table.append_column("_seq", pa.array(seq)).select(
-        (arrow_schema or _arrow_schema()).names).cast(arrow_schema or _arrow_schema())
+    target = arrow_schema or _arrow_schema()
+    table = table.append_column("_seq", pa.array(seq)).select(target.names).cast(target)
     codes, labels = hour_key(table.column("timestamp"))
-    if (np.diff(codes) < 0).any():  # hours interleave: one stable sort, then one run per hour
+    steps = np.diff(codes)
+    if (steps < 0).any():  # hours interleave: one stable sort, then one run per hour
         order = np.argsort(codes, kind="stable")
         table, codes = table.take(pa.array(order)), codes[order]
+        steps = np.diff(codes)
     # logs arrive in time order, so usually each hour is already one run: zero-copy slices
-    starts = [0, *(int(i) + 1 for i in np.flatnonzero(np.diff(codes)))]
+    starts = [0, *(int(i) + 1 for i in np.flatnonzero(steps))]
     written: dict[str, int] = {}
     for start, stop in zip(starts, [*starts[1:], n], strict=True):
         label = labels[codes[start]]

@@ -188,10 +188,12 @@ def report_sql(inner: str) -> str:
     ``duration_ms`` columns) plus ``_report_ms``/``_report_aws``, with own durations and
     bookkeeping levels set — the same decisions as :func:`mark_reports`, on DuckDB's threads.
     """
+    from irkit.sources.records import quote_literal  # records imports this module
+
     names = "['aws_id', 'duration']"
 
     def extract(pattern: str) -> str:
-        return f"regexp_extract(message, {_literal(pattern)}, {names})"
+        return f"regexp_extract(message, {quote_literal(pattern)}, {names})"
 
     first = (f"SELECT *, CASE WHEN starts_with(message, 'REPORT') "
              f"THEN {extract(REPORT_AT_START_RE2)} END AS _ra FROM ({inner})")
@@ -201,17 +203,13 @@ def report_sql(inner: str) -> str:
     hit = "_rb.duration <> ''"
     return (f"SELECT * EXCLUDE (_rb) REPLACE ("
             f"CASE WHEN {hit} AND level <> 'info' AND "
-            f"regexp_matches(message, {_literal(BOOKKEEPING_RE2)}) THEN 'info' ELSE level END "
+            f"regexp_matches(message, {quote_literal(BOOKKEEPING_RE2)}) THEN 'info' ELSE level END "
             f"AS level, "
             f"CASE WHEN {hit} THEN TRY_CAST(_rb.duration AS DOUBLE) ELSE duration_ms END "
             f"AS duration_ms), "
             f"CASE WHEN {hit} THEN TRY_CAST(_rb.duration AS DOUBLE) END AS {REPORT_MS}, "
             f"CASE WHEN {hit} THEN NULLIF(_rb.aws_id, '') END AS {REPORT_AWS} "
             f"FROM ({match})")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # ------------------------------------------------------------------ the join across rows
