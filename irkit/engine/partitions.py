@@ -40,7 +40,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from irkit import schema
 from irkit.engine.storage import Storage, public_url
 from irkit.errors import InputFormatError, IrkitError
 from irkit.sources.lambda_report import ReportLines
@@ -98,15 +97,10 @@ def hour_key(timestamps: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[s
 
 
 def _arrow_schema() -> pa.Schema:
-    from irkit.sources.records import _ARROW_TYPES
+    """The part files' schema: the canonical event columns plus :data:`EXTRA_COLUMNS`."""
+    from irkit.sources.records import event_arrow_types
 
-    fields = []
-    for name, dtype in schema.EVENT_COLUMNS.items():
-        target = (pa.timestamp("us", tz="UTC") if isinstance(dtype, pd.DatetimeTZDtype)
-                  else _ARROW_TYPES[dtype])
-        fields.append(pa.field(name, target))
-    fields += [pa.field(k, v) for k, v in EXTRA_COLUMNS.items()]
-    return pa.schema(fields)
+    return pa.schema([*event_arrow_types().items(), *EXTRA_COLUMNS.items()])
 
 
 def write_batch(table: pa.Table, events_dir: Location, file_index: int, batch_index: int,

@@ -211,37 +211,37 @@ _ARROW_TYPES = {
 }
 
 
-def canonical_arrow(table: pa.Table, *, extras: bool = True) -> pa.Table:
+def event_arrow_types() -> dict[str, pa.DataType]:
+    """The Arrow type of every canonical event column (what pandas' canonical dtypes hold)."""
+    return {name: (pa.timestamp("us", tz="UTC") if isinstance(dtype, pd.DatetimeTZDtype)
+                   else _ARROW_TYPES[dtype])
+            for name, dtype in schema.EVENT_COLUMNS.items()}
+
+
+def canonical_arrow(table: pa.Table) -> pa.Table:
     """Arrow table with (some) canonical event columns → every canonical column, in order and
-    with its canonical Arrow type (missing ones all null), plus the REPORT columns when
-    ``extras`` and present.
+    with its canonical Arrow type (missing ones all null), plus the REPORT columns if present.
 
     Casting in Arrow and converting once is several times faster than :func:`schema.conform`
     on a million rows; the result satisfies :func:`schema.validate` (strings are NULLIF'd in SQL).
     """
     n = table.num_rows
-    names = list(schema.EVENT_COLUMNS)
-    arrays: list[pa.Array | pa.ChunkedArray] = []
-    for name, dtype in schema.EVENT_COLUMNS.items():
-        target = (pa.timestamp("us", tz="UTC") if isinstance(dtype, pd.DatetimeTZDtype)
-                  else _ARROW_TYPES[dtype])
-        if name in table.column_names:
-            arrays.append(table.column(name).cast(target))
-        else:
-            arrays.append(pa.nulls(n, type=target))
-    if extras and REPORT_MS in table.column_names:
-        arrays += [table.column(REPORT_MS).cast(pa.float64()),
-                   table.column(REPORT_AWS).cast(pa.large_string())]
-        names += [REPORT_MS, REPORT_AWS]
-    return pa.Table.from_arrays(arrays, names=names)
+    types = event_arrow_types()
+    if REPORT_MS in table.column_names:
+        types |= {REPORT_MS: pa.float64(), REPORT_AWS: pa.large_string()}
+    arrays = [table.column(name).cast(target) if name in table.column_names
+              else pa.nulls(n, type=target) for name, target in types.items()]
+    return pa.Table.from_arrays(arrays, names=list(types))
 
 
 def to_events(table: pa.Table) -> tuple[pd.DataFrame, ReportLines]:
-    """The canonical events DataFrame of an Arrow table, and where its REPORT lines are."""
-    lines = (ReportLines.from_columns(table.column(REPORT_MS), table.column(REPORT_AWS))
-             if REPORT_MS in table.column_names else ReportLines.empty())
-    frame = canonical_arrow(table, extras=False).to_pandas(types_mapper=_PANDAS_TYPES.get)
-    return frame, lines
+    """The canonical events DataFrame of a :func:`canonical_arrow` table (what the fast and
+    slow paths return), and where its REPORT lines are."""
+    lines = ReportLines.empty()
+    if REPORT_MS in table.column_names:
+        lines = ReportLines.from_columns(table.column(REPORT_MS), table.column(REPORT_AWS))
+        table = table.drop_columns([REPORT_MS, REPORT_AWS])
+    return table.to_pandas(types_mapper=_PANDAS_TYPES.get), lines
 
 
 def _data_errors() -> tuple[type[Exception], ...]:
