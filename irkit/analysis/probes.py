@@ -94,16 +94,26 @@ def probe_columns(path: pd.Series, query: pd.Series) -> pd.DataFrame:
     """``probe`` and ``probe_category`` per row (NA when the request is no known probe).
 
     Each distinct path+query is matched once, so a million-row table costs as much as its
-    distinct URLs.
+    distinct URLs.  The pairs are found on integer codes (:func:`pandas.factorize`), never by
+    building a column of joined strings: that works alike for string and categorical columns
+    (the engine's compact rows) and keeps a 10M-row table's memory at its distinct URLs.
     """
-    full = path.fillna("").astype(str) + np.where(query.notna(), "?", "") + query.fillna("")
-    codes, uniques = pd.factorize(full)
-    found = [match_probe(u) for u in uniques]
-    names = np.array([f[0] if f else None for f in found] + [None], dtype=object)
-    cats = np.array([f[1] if f else None for f in found] + [None], dtype=object)
-    idx = np.where(codes >= 0, codes, len(uniques))
+    path_codes, paths = pd.factorize(path)
+    query_codes, queries = pd.factorize(query)
+    # one integer per (path, query) pair; code -1 (missing) stays distinguishable
+    width = len(queries) + 1
+    pair_codes, pairs = pd.factorize(path_codes.astype(np.int64) * width + (query_codes + 1))
+    found = [match_probe(_url(paths, queries, p // width, p % width - 1)) for p in pairs]
+    names = np.array([f[0] if f else None for f in found], dtype=object)
+    cats = np.array([f[1] if f else None for f in found], dtype=object)
     return pd.DataFrame(
-        {"probe": pd.array(names[idx], dtype=STRING),
-         "probe_category": pd.array(cats[idx], dtype=STRING)},
+        {"probe": pd.array(names[pair_codes], dtype=STRING),
+         "probe_category": pd.array(cats[pair_codes], dtype=STRING)},
         index=path.index,
     )
+
+
+def _url(paths: pd.Index, queries: pd.Index, path_code: int, query_code: int) -> str:
+    """``path?query`` of one distinct pair; a missing part (code -1) is left out."""
+    url = str(paths[path_code]) if path_code >= 0 else ""
+    return url + (f"?{queries[query_code]}" if query_code >= 0 else "")
