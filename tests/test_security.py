@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from irkit import schema
 from irkit.analysis import security
 from irkit.analysis.probes import match_probe
 from irkit.analysis.useragents import classify
+from irkit.engine.reduce import SECURITY_COLUMNS
 from irkit.safety import FORMULA_PREFIXES
-from irkit.schema import conform, validate
+from irkit.schema import STRING, conform, validate
 
 T0 = pd.Timestamp("2025-08-04T10:00:00Z")
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -448,3 +450,98 @@ def test_demo_findings_blocklist_and_data_access(
     access = security.data_access(events, truth["attacker_ips"])
     # the brute-forcer never got in and the scanner only ever saw 404/403
     assert access.empty
+
+
+# --- categorical input (the out-of-core engine's compact security rows) -------------------------
+
+
+def _as_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with categorical columns back as canonical strings (to compare pass-through)."""
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.astype(dict.fromkeys(cats, STRING))
+
+
+def _scrambled(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categories in reverse order plus an unused one: answers must not depend on either."""
+    out = frame.copy()
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.CategoricalDtype):
+            cats = out[name].cat
+            out[name] = cats.reorder_categories(cats.categories[::-1]).cat.add_categories(
+                ["~unused"])
+    return out
+
+
+def _assert_same_on_categoricals(events: pd.DataFrame, ips: list[str]) -> set[str]:
+    """Every public function of ``security`` answers the same for compacted input.
+
+    Compared exactly: values, row order and dtypes.  Only ``requests_table`` passes the input's
+    categorical columns through (that is its memory saving), so its frame is compared with those
+    columns cast back; its derived columns must match as they are.  Returns the names of the
+    functions that answered with a non-empty frame (an empty one compares little).
+    """
+    plain = events[list(SECURITY_COLUMNS)]
+    compact = schema.compact(plain)
+    assert any(isinstance(d, pd.CategoricalDtype) for d in compact.dtypes)
+    frames = {
+        "client_profiles": lambda ev: security.client_profiles(ev),
+        "client_profiles ja4": lambda ev: security.client_profiles(ev, key="ja4"),
+        "client_profiles ja3": lambda ev: security.client_profiles(ev, key="ja3"),
+        "suspicious_clients": lambda ev: security.suspicious_clients(ev),
+        "scanner_paths": security.scanner_paths,
+        "auth_failures": security.auth_failures,
+        "auth_failure_bursts": security.auth_failure_bursts,
+        "waf_actions": security.waf_actions,
+        "data_access": lambda ev: security.data_access(ev, ips),
+        "blocklist": security.blocklist,
+        "blocklist plain": lambda ev: security.blocklist(ev, aggregate=False),
+    }
+    expected = {name: run(plain) for name, run in frames.items()}
+    req = security.requests_table(plain)
+    derived = [c for c in req.columns if c not in SECURITY_COLUMNS]
+    findings = security.security_findings(plain)
+    for variant in (compact, _scrambled(compact)):
+        got = security.requests_table(variant)
+        pd.testing.assert_frame_equal(got[derived], req[derived])
+        pd.testing.assert_frame_equal(_as_strings(got), req)
+        for name, run in frames.items():
+            got = run(variant)
+            assert not any(isinstance(d, pd.CategoricalDtype) for d in got.dtypes), name
+            pd.testing.assert_frame_equal(got, expected[name], obj=name)
+        assert security.security_findings(variant) == findings
+    return {name for name, frame in expected.items() if not frame.empty}
+
+
+def _mixed_traffic() -> pd.DataFrame:
+    """A small incident with what the demo lacks: merged log lines, JA4/JA3, WAF actions."""
+    ja4, ja3 = "t13d1516h2_8daaf6152771_02713d6af862", "e7d705a3286e19ea42f587b344ee6865"
+    tr = Traffic(12)
+    normal_users(tr, 40)
+    scanner(tr)
+    brute_force(tr, 60)
+    for row in tr.rows:
+        if row["client_ip"] in (SCANNER, BRUTE):
+            row.update(ja4=ja4, ja3=ja3)
+    for path in ("/.env", "/robots.txt", "/.git/config"):
+        tr.add("192.0.2.200", CHROME, path, 404, tr.at(), ja4=ja4, query="a=1")
+    for k in range(6):
+        tr.add("192.0.2.77", None, f"/api/items/{k}", 403, tr.at(),
+               waf_action="DENY" if k % 2 else "challenge", route=None)
+    for k in range(12):
+        t = T0 + pd.Timedelta(seconds=k)
+        tr.add("192.0.2.9", "curl/8.4.0", "/api/login", 401, t, request_id=f"m{k}")
+        tr.add("192.0.2.9", None, "/api/login", None, t, request_id=f"m{k}", method=None,
+               message="login failed")
+    return tr.events()
+
+
+@pytest.mark.xdist_group("security-demo")
+def test_categorical_input_gives_the_same_answers(
+    demo: tuple[pd.DataFrame, dict[str, object]],
+) -> None:
+    events, truth = demo
+    heavy = list(truth["benign_heavy_ips"])
+    answered = _assert_same_on_categoricals(events, [*truth["attacker_ips"], *heavy])
+    assert {"scanner_paths", "auth_failures", "waf_actions", "data_access"} <= answered
+    answered |= _assert_same_on_categoricals(_mixed_traffic(), [SCANNER, BRUTE, "198.51.100.3"])
+    assert len(answered) == 11

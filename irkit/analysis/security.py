@@ -34,13 +34,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import SeriesGroupBy
 
 from irkit.analysis.probes import probe_columns
 from irkit.analysis.useragents import BOT, BROWSER, SCANNER, TOOL, classify_series
@@ -106,14 +107,70 @@ def _iso(ts: Any) -> str | None:
     return None if ts is None or pd.isna(ts) else pd.Timestamp(ts).isoformat()
 
 
+# --- columns that may be categoricals --------------------------------------------------------
+# The out-of-core engine hands over its request rows with the repetitive string columns as
+# pandas categoricals (irkit.schema.compact) to save memory.  Every function here must answer
+# exactly as for string columns, without casting those columns back: the helpers below work on
+# distinct values (codes) and turn only small per-group results into strings.
+
+
+def _per_value(series: pd.Series, test: Callable[[str], Any]) -> np.ndarray:
+    """``test`` of each row's value as a bool array (False where missing).
+
+    Each distinct value is tested once (:func:`pandas.factorize` reads a categorical's codes),
+    so this costs the distinct values, not the rows, for string and categorical columns alike.
+    """
+    codes, uniques = pd.factorize(series)
+    found = np.array([bool(test(str(u))) for u in uniques] + [False])
+    return found[codes]  # code -1 (missing) picks the trailing False
+
+
+def _counts(series: pd.Series) -> pd.Series:
+    """Count of each value present, most frequent first, ties in order of first appearance.
+
+    What ``value_counts()`` gives for a string column; on a categorical it would also list the
+    unused categories (with 0) and break ties in category order.
+    """
+    codes, uniques = pd.factorize(series)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    order = np.argsort(-counts, kind="stable")
+    return pd.Series(counts[order], index=uniques[order].astype(object))
+
+
+def _text(column: SeriesGroupBy, summary: Callable[[pd.Series], str]) -> pd.Series:
+    """``summary`` of each group of ``column`` (a grouped column) as a string column.
+
+    pandas casts an aggregate back to the column's dtype when it can: to the canonical string
+    dtype for strings, but not for categoricals.  Spelling the dtype out makes both alike.
+    """
+    return column.agg(summary).astype(STRING)
+
+
+def _string_keys(frame: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
+    """``frame`` (a small per-group result) with its ``keys`` columns as canonical strings."""
+    return frame.astype(dict.fromkeys(keys, STRING))
+
+
+def _filled(series: pd.Series, fallback: pd.Series | str) -> pd.Series:
+    """``series`` with missing values from ``fallback`` (a column of the same rows, or a value).
+
+    A categorical cannot take a value outside its categories, so the fallback values that are
+    needed become categories first; only the rows to fill are looked at.
+    """
+    missing = series.isna()
+    fill = fallback[missing].astype(object) if isinstance(fallback, pd.Series) else fallback
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        values = fill.dropna().unique() if isinstance(fill, pd.Series) else [fill]
+        series = series.cat.add_categories(pd.Index(values).difference(series.cat.categories))
+    return series.fillna(fill)
+
+
 def _is_auth_route(frame: pd.DataFrame) -> np.ndarray:
     """True where the request's route pattern or concrete path is an authentication endpoint."""
-    hit = np.zeros(len(frame), dtype=bool)
-    for col in ("route", "path"):
-        codes, uniques = pd.factorize(frame[col])
-        found = np.array([bool(AUTH_ROUTE.search(str(u)[:512])) for u in uniques] + [False])
-        hit |= found[np.where(codes >= 0, codes, len(uniques))]
-    return hit
+    def auth(value: str) -> bool:
+        return bool(AUTH_ROUTE.search(value[:512]))
+
+    return _per_value(frame["route"], auth) | _per_value(frame["path"], auth)
 
 
 def requests_table(events: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +179,8 @@ def requests_table(events: pd.DataFrame) -> pd.DataFrame:
     Vercel writes several log lines per request sharing ``requestId`` and often only the first
     carries the status; they are merged (first non-missing value per column, earliest time).
     Added columns: ``minute``, ``ua_class``, ``ua_name``, ``probe``, ``probe_category``,
-    ``is_auth``, ``is_4xx``, ``auth_failed``, ``waf_blocked``, ``ok``.
+    ``is_auth``, ``is_4xx``, ``auth_failed``, ``waf_blocked``, ``ok``.  Categorical input
+    columns stay categorical (the added ones are the same for string and categorical input).
     """
     missing = [c for c in _REQUEST_COLUMNS if c not in events.columns]
     if missing:
@@ -132,7 +190,7 @@ def requests_table(events: pd.DataFrame) -> pd.DataFrame:
     shared = keyed & ev["request_id"].duplicated(keep=False)
     parts = [ev[~shared]]
     if shared.any():
-        grouped = ev[shared].groupby("request_id", sort=False)
+        grouped = ev[shared].groupby("request_id", sort=False, observed=True)
         merged = grouped.first()
         merged["timestamp"] = grouped["timestamp"].min()
         parts.append(merged.reset_index()[_REQUEST_COLUMNS])
@@ -144,7 +202,6 @@ def requests_table(events: pd.DataFrame) -> pd.DataFrame:
     is_auth = _is_auth_route(req)
     is_4xx = ((status >= 400) & (status < 500)).fillna(False).to_numpy(dtype=bool)
     denied = status.isin([401, 403]).fillna(False).to_numpy(dtype=bool)
-    waf = req["waf_action"].str.lower()
     return req.assign(
         minute=req["timestamp"].dt.floor("1min"),
         ua_class=ua["ua_class"],
@@ -154,7 +211,7 @@ def requests_table(events: pd.DataFrame) -> pd.DataFrame:
         is_auth=is_auth,
         is_4xx=is_4xx,
         auth_failed=is_auth & denied,
-        waf_blocked=waf.isin(WAF_BLOCKING).fillna(False).to_numpy(dtype=bool),
+        waf_blocked=_per_value(req["waf_action"], lambda action: action.lower() in WAF_BLOCKING),
         ok=((status >= 200) & (status < 300)).fillna(False).to_numpy(dtype=bool),
     )
 
@@ -172,9 +229,19 @@ def _joined(values: Iterable[Any], limit: int = 5) -> str:
     return ", ".join(items[:limit]) + (f" (+{more} more)" if more > 0 else "")
 
 
+def _examples(paths: pd.Series) -> str:
+    """The first three distinct paths of a group, as a table's ``examples`` cell."""
+    return _joined(paths.drop_duplicates(), 3)
+
+
+def _statuses(codes: pd.Series) -> str:
+    """``"404×120, 200×1"``: a group's status codes, most frequent first."""
+    return ", ".join(f"{int(k)}×{n}" for k, n in codes.value_counts().items())
+
+
 def _mode_by(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
     """The most frequent non-missing ``col`` per ``key`` (vectorised, ties: first seen)."""
-    counts = frame[[key, col]].dropna().groupby([key, col], sort=False).size()
+    counts = frame[[key, col]].dropna().groupby([key, col], sort=False, observed=True).size()
     if counts.empty:
         return pd.Series([], dtype=STRING)
     top = counts.reset_index(name="n").sort_values("n", ascending=False, kind="stable")
@@ -230,7 +297,7 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
     req = req[req[key].notna()]
     if req.empty:
         return _empty_profiles()
-    g = req.groupby(key, sort=False)
+    g = req.groupby(key, sort=False, observed=True)
     status = req["status_code"]
     flags = pd.DataFrame(
         {
@@ -241,7 +308,7 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
             "ok_bytes": req["bytes"].where(req["ok"], 0).fillna(0),
             "is_probe": req["probe"].notna(),
         }
-    ).groupby(key, sort=False).sum()
+    ).groupby(key, sort=False, observed=True).sum()
     prof = pd.DataFrame(
         {
             "requests": g.size(),
@@ -263,27 +330,28 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
     rank = {SCANNER: 0, TOOL: 1, BOT: 2, BROWSER: 3}
     ua = req[[key, "ua_class", "ua_name"]].drop_duplicates()
     ua = ua.assign(rank=ua["ua_class"].map(lambda c: rank.get(c, 4)).astype("int64"))
-    ua = ua.sort_values([key, "rank"], kind="stable")
-    prof["ua_class"] = ua.groupby(key, sort=False)["ua_class"].first()
+    ua = ua.sort_values("rank", kind="stable")  # not by key: a categorical sorts by its codes
+    prof["ua_class"] = ua.groupby(key, sort=False, observed=True)["ua_class"].first()
     prof["ua_names"] = pd.Series(_names_by(ua, key, "ua_name"), dtype=object)
     scanners = _names_by(ua[ua["ua_class"] == SCANNER], key, "ua_name")
     tools = _names_by(ua[ua["ua_class"] == TOOL], key, "ua_name")
     majority = _mode_by(req, key, "ua_class")
 
     # per-minute rates: own baseline and site baseline
-    per_min = req.groupby([key, "minute"], sort=False).size()
-    own = per_min.groupby(level=0, sort=False)
+    per_min = req.groupby([key, "minute"], sort=False, observed=True).size()
+    own = per_min.groupby(level=0, sort=False, observed=True)
     prof["peak_per_min"] = own.max()
     prof["median_per_min"] = own.median().astype("float64")
     prof["burst_own_ratio"] = prof["peak_per_min"] / prof["median_per_min"].clip(lower=1.0)
     prof["burst_site_z"] = _robust_z(prof["peak_per_min"].astype("float64"), per_min)
 
-    fails = req[req["auth_failed"]].groupby([key, "minute"], sort=False).size()
-    prof["auth_failure_peak"] = fails.groupby(level=0, sort=False).max()
+    fails = req[req["auth_failed"]].groupby([key, "minute"], sort=False, observed=True).size()
+    prof["auth_failure_peak"] = fails.groupby(level=0, sort=False, observed=True).max()
     prof["auth_failure_peak"] = prof["auth_failure_peak"].fillna(0).astype("int64")
 
-    waf = req[req["waf_action"].notna()].groupby([key, "waf_action"], sort=False).size()
-    prof["waf_actions"] = waf.groupby(level=0, sort=False).agg(
+    waf = req[req["waf_action"].notna()].groupby([key, "waf_action"], sort=False,
+                                                 observed=True).size()
+    prof["waf_actions"] = waf.groupby(level=0, sort=False, observed=True).agg(
         lambda s: ", ".join(f"{a}×{n}" for (_, a), n in s.sort_values(ascending=False).items())
     )
     for col in ("ja4", "ja3"):
@@ -296,10 +364,10 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
     for col in ("ua_names", "waf_actions"):
         prof[col] = prof[col].astype(object).where(prof[col].notna(), "")
     top_probes = (
-        req[req["probe"].notna()].groupby([key, "probe"], sort=False).size()
+        req[req["probe"].notna()].groupby([key, "probe"], sort=False, observed=True).size()
         .sort_values(ascending=False)
     )
-    probe_names = top_probes.reset_index().groupby(key, sort=False)["probe"].agg(
+    probe_names = top_probes.reset_index().groupby(key, sort=False, observed=True)["probe"].agg(
         lambda s: _joined(s, 4)
     )
 
@@ -445,7 +513,7 @@ def _scanner_paths(req: pd.DataFrame) -> pd.DataFrame:
     if hits.empty:
         out = pd.DataFrame({c: pd.Series([], dtype=STRING) for c in columns})
         return out.astype({"requests": "int64", "clients": "int64"})
-    g = hits.groupby("probe", sort=False)
+    g = hits.groupby("probe", sort=False, observed=True)
     out = pd.DataFrame(
         {
             "category": g["probe_category"].first(),
@@ -453,10 +521,8 @@ def _scanner_paths(req: pd.DataFrame) -> pd.DataFrame:
             "clients": g["client_ip"].nunique(),
             "first_seen": g["timestamp"].min(),
             "last_seen": g["timestamp"].max(),
-            "statuses": g["status_code"].agg(
-                lambda s: ", ".join(f"{int(k)}×{n}" for k, n in s.value_counts().items())
-            ),
-            "examples": g["path"].agg(lambda s: _joined(s.drop_duplicates(), 3)),
+            "statuses": g["status_code"].agg(_statuses),
+            "examples": _text(g["path"], _examples),
         }
     )
     out.index.name = "target"
@@ -482,19 +548,25 @@ def _auth_failures(req: pd.DataFrame) -> pd.DataFrame:
                "first_seen", "last_seen", "routes", "user_agents", "bruteforce"]
     if fails.empty:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    g = fails.groupby("client_ip", sort=False)
+    g = fails.groupby("client_ip", sort=False, observed=True)
     out = pd.DataFrame(
         {
             "failures": g.size(),
-            "attempts": auth.groupby("client_ip", sort=False).size(),
-            "peak_per_min": fails.groupby(["client_ip", "minute"]).size()
-            .groupby(level=0).max(),
             "first_seen": g["timestamp"].min(),
             "last_seen": g["timestamp"].max(),
-            "routes": g["route"].agg(lambda s: _joined(sorted(set(s.dropna())), 5)),
+            "routes": _text(g["route"], lambda s: _joined(sorted(set(s.dropna())), 5)),
             "user_agents": g["user_agent"].nunique(),
         }
-    ).dropna(subset=["failures"])
+    )
+    out["attempts"] = auth.groupby("client_ip", sort=False, observed=True).size()
+    out["peak_per_min"] = (
+        fails.groupby(["client_ip", "minute"], sort=False, observed=True).size()
+        .groupby(level=0, sort=False, observed=True).max()
+    )
+    # clients in lexical order before the sort by failures (which breaks ties by position); a
+    # categorical index would sort by its codes, so the (few) client keys become strings first
+    out.index = out.index.astype(STRING)
+    out = out.sort_index()
     out = out.astype({"failures": "int64", "attempts": "int64", "peak_per_min": "int64",
                       "user_agents": "int64"})
     out["failure_ratio"] = out["failures"] / out["attempts"]
@@ -505,7 +577,6 @@ def _auth_failures(req: pd.DataFrame) -> pd.DataFrame:
     )
     out.index.name = "client_ip"
     out = out.reset_index()
-    out["client_ip"] = out["client_ip"].astype(STRING)
     return out.sort_values("failures", ascending=False, ignore_index=True)[columns]
 
 
@@ -527,7 +598,7 @@ def _auth_failure_bursts(req: pd.DataFrame, freq: str = "1min") -> pd.DataFrame:
                              "clients": pd.Series([], dtype="int64"),
                              "burst": pd.Series([], dtype="bool")})
     bucket = fails["timestamp"].dt.floor(freq)
-    g = fails.groupby(bucket)
+    g = fails.groupby(bucket, observed=True)
     series = pd.DataFrame({"failures": g.size(), "clients": g["client_ip"].nunique()})
     full = pd.date_range(req["timestamp"].min().floor(freq), req["timestamp"].max().floor(freq),
                          freq=freq)
@@ -552,16 +623,18 @@ def waf_actions(events: pd.DataFrame) -> pd.DataFrame:
                "examples"]
     if acted.empty:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    g = acted.groupby(["client_ip", "waf_action"], sort=False)
+    keys = ["client_ip", "waf_action"]
+    g = acted.groupby(keys, sort=False, observed=True)
     out = pd.DataFrame(
         {
             "requests": g.size(),
             "first_seen": g["timestamp"].min(),
             "last_seen": g["timestamp"].max(),
             "paths": g["path"].nunique(),
-            "examples": g["path"].agg(lambda s: _joined(s.drop_duplicates(), 3)),
+            "examples": _text(g["path"], _examples),
         }
     ).reset_index()
+    out = _string_keys(out, keys)
     return out.sort_values("requests", ascending=False, ignore_index=True)[columns]
 
 
@@ -588,21 +661,21 @@ def _data_access(req: pd.DataFrame, wanted: set[str]) -> pd.DataFrame:
                "statuses", "examples"]
     if hits.empty:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    hits = hits.assign(route=hits["route"].fillna(hits["path"]).fillna("(none)"),
-                       method=hits["method"].fillna("(none)"))
-    g = hits.groupby(["client_ip", "method", "route"], sort=False)
+    hits = hits.assign(route=_filled(_filled(hits["route"], hits["path"]), "(none)"),
+                       method=_filled(hits["method"], "(none)"))
+    keys = ["client_ip", "method", "route"]
+    g = hits.groupby(keys, sort=False, observed=True)
     out = pd.DataFrame(
         {
             "requests": g.size(),
             "bytes": g["bytes"].sum(min_count=1),
             "first_seen": g["timestamp"].min(),
             "last_seen": g["timestamp"].max(),
-            "statuses": g["status_code"].agg(
-                lambda s: ", ".join(f"{int(k)}×{n}" for k, n in s.value_counts().items())
-            ),
-            "examples": g["path"].agg(lambda s: _joined(s.drop_duplicates(), 3)),
+            "statuses": g["status_code"].agg(_statuses),
+            "examples": _text(g["path"], _examples),
         }
     ).reset_index()
+    out = _string_keys(out, keys)
     out["bytes"] = out["bytes"].astype("Int64")
     return out.sort_values(["bytes", "requests"], ascending=False, na_position="last",
                            ignore_index=True)[columns]
@@ -764,7 +837,7 @@ def security_findings(events: pd.DataFrame) -> dict[str, Any]:
         for row in paths.itertuples(index=False)
     ]
     bursts = _auth_failure_bursts(req)
-    waf = req["waf_action"].value_counts()
+    waf = _counts(req["waf_action"])
     block = _blocklist(prof)
     return {
         "suspicious_ips": suspicious,

@@ -142,7 +142,8 @@ def classify(agent: str | None) -> tuple[str, str | None]:
 def classify_series(agents: pd.Series) -> pd.DataFrame:
     """Classify a column of user agents: a frame with ``ua_class`` and ``ua_name`` per row.
 
-    Each distinct agent is parsed once, so this is cheap on millions of rows.
+    Each distinct agent is parsed once, so this is cheap on millions of rows; a categorical
+    column (the engine's compact rows) is read through its codes, never cast to strings.
     """
     codes, uniques = pd.factorize(agents, use_na_sentinel=True)
     classes = [classify(None if pd.isna(u) else str(u)) for u in uniques]
