@@ -321,7 +321,7 @@ def _source_name(reqs: pd.DataFrame) -> str:
     sources = reqs["duration_source"].dropna()
     if sources.empty:
         return "unknown source"
-    counts = sources.value_counts()
+    counts = buckets.most_common(sources)
     return ", ".join(html_text(name) for name in counts.index[:3])
 
 
@@ -388,10 +388,10 @@ def latency_heatmap(events: pd.DataFrame, deployments: pd.DataFrame | None = Non
         return _no_data(fig, "no routed requests with durations in the evidence")
     start, end = _time_range(reqs["timestamp"])
     freq = _choose_freq(start, end, freq, max_buckets=MAX_BUCKETS // 2)
-    routes = reqs["route"].value_counts().index[:top_routes]
+    routes = buckets.most_common(reqs["route"]).index[:top_routes]
     sub = reqs[reqs["route"].isin(routes)]
     grid = (sub["duration_ms"]
-            .groupby([sub["route"], buckets.floor(sub["timestamp"], freq)])
+            .groupby([sub["route"], buckets.floor(sub["timestamp"], freq)], observed=True)
             .quantile(quantile).unstack())
     index = buckets.bucket_index(start, end, freq)
     grid.columns = grid.columns.astype(index.dtype)

@@ -158,6 +158,8 @@ class Redactor:
         """Redact a text (or object) column, each distinct value once."""
         if not (pd.api.types.is_string_dtype(series) or series.dtype == object):
             return series
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            return self._categorical(series)
         try:
             codes, uniques = pd.factorize(series, use_na_sentinel=True)
         except TypeError:  # unhashable cells (lists, dicts): redact each one
@@ -171,6 +173,16 @@ class Redactor:
         if series.dtype != object:
             out = out.astype(series.dtype)
         return out
+
+    def _categorical(self, series: pd.Series) -> pd.Series:
+        """Redact a categorical through its categories: each distinct value once, and the
+        result stays categorical (two values may redact to the same text: they merge)."""
+        done = pd.Series([self.value(c) for c in series.cat.categories], dtype=object)
+        merged, uniques = pd.factorize(done)
+        codes = series.cat.codes.to_numpy()
+        new_codes = np.where(codes >= 0, merged[np.maximum(codes, 0)], -1)
+        return pd.Series(pd.Categorical.from_codes(new_codes, categories=pd.Index(uniques)),
+                         index=series.index, name=series.name)
 
     def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """A copy of ``frame`` with every text cell, and a text index, redacted."""

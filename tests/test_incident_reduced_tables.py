@@ -80,6 +80,12 @@ def _assert_same(left: dict[str, object], right: dict[str, object]) -> None:
             assert value == right[key], key
 
 
+def _strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with categorical columns as canonical strings (values compared, not storage)."""
+    return frame.astype({c: schema.STRING for c in frame.columns
+                         if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+
+
 def _clients_with_2xx(events: pd.DataFrame) -> list[str]:
     ok = events[events["status_code"].between(200, 299).fillna(False)]
     return sorted(ok["client_ip"].dropna().unique())[:40]
@@ -93,9 +99,13 @@ def test_reduced_tables_are_written_with_compact_dtypes(run: Path) -> None:
     reqs = read_table(tables / "requests.parquet", "requests")
     assert list(reqs.columns) == list(buckets.REQUEST_COLUMNS)
     assert reqs["timestamp"].dtype == schema.TIMESTAMP and reqs["status_code"].dtype == "Int16"
-    assert reqs["route"].dtype == schema.STRING
+    # repetitive strings stay categorical on disk and back (request ids stay strings)
+    assert isinstance(reqs["route"].dtype, pd.CategoricalDtype)
+    assert reqs["request_id"].dtype == schema.STRING
     rows = read_table(tables / "security_rows.parquet", "security_rows")
-    assert all(rows[c].dtype == schema.EVENT_COLUMNS[c] for c in rows.columns)
+    assert all(rows[c].dtype == schema.EVENT_COLUMNS[c] for c in rows.columns
+               if not isinstance(rows[c].dtype, pd.CategoricalDtype))
+    assert isinstance(rows["client_ip"].dtype, pd.CategoricalDtype)
     events = read_table(tables / "events.parquet", "events")
     assert len(reqs) < len(events) and len(rows) < len(events)  # reductions, not copies
 
@@ -110,8 +120,8 @@ def test_templates_numbers_equal_the_events_based_computation(run: Path) -> None
     events = data.events
     ips += _clients_with_2xx(events)  # suspicious clients got no 2xx in the demo: add some
     # requests and per-client rows: the same frames the events reduce to
-    pd.testing.assert_frame_equal(reduced["requests"], buckets.requests(events))
-    pd.testing.assert_frame_equal(security.requests_table(reduced["rows"]),
+    pd.testing.assert_frame_equal(_strings(reduced["requests"]), buckets.requests(events))
+    pd.testing.assert_frame_equal(_strings(security.requests_table(reduced["rows"])),
                                   security.requests_table(events))
     full_table = pat.patterns(events, deployments=data.deployments)
     pd.testing.assert_frame_equal(reduced["table"], full_table)
@@ -156,7 +166,7 @@ def test_run_without_reduced_tables_falls_back_to_its_events(run: Path, tmp_path
         shutil.copy(run / "tables" / f"{name}.parquet", old)
     legacy = load_inputs(**_paths(run, old))
     current = load_inputs(**_paths(run))
-    pd.testing.assert_frame_equal(legacy.requests, current.requests)
+    pd.testing.assert_frame_equal(legacy.requests, _strings(current.requests))
     pd.testing.assert_frame_equal(legacy.pattern_table, current.pattern_table)
     pd.testing.assert_frame_equal(legacy.pattern_series, current.pattern_series)
     assert "events" in legacy.loaded()
@@ -228,7 +238,7 @@ def test_reduced_tables_cover_the_findings_window(tmp_path: Path) -> None:
     run = _ingest(tmp_path / "win", window_start=start.isoformat(), window_end=end.isoformat())
     data = load_inputs(**_paths(run))
     inside = full[full["timestamp"].between(start, end)].reset_index(drop=True)
-    pd.testing.assert_frame_equal(data.requests, buckets.requests(inside))
+    pd.testing.assert_frame_equal(_strings(data.requests), buckets.requests(inside))
     pd.testing.assert_frame_equal(data.pattern_table,
                                   pat.patterns(inside, deployments=data.deployments))
     assert data.findings["impact"]["requests"] == len(data.requests)

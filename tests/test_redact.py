@@ -114,3 +114,15 @@ def test_redact_value_for_findings() -> None:
 def test_module_helpers_share_one_process_key() -> None:
     assert redact_text("192.0.2.1") == redact_text("192.0.2.1")
     assert redact_text(pd.NA) is pd.NA
+
+
+def test_categorical_columns_redact_like_strings_and_stay_categorical() -> None:
+    """Reduced tables keep repetitive strings as categoricals; redaction must not turn their
+    values into missing ones (casting redacted text back to the old categories would)."""
+    text = pd.Series(["203.0.113.7", None, "jane@example.com", "203.0.113.7", "/api/x",
+                      "ann@example.com"], dtype=STRING)
+    plain = R.series(text)
+    cat = R.series(text.astype("category"))
+    assert isinstance(cat.dtype, pd.CategoricalDtype)
+    assert cat.astype(STRING).tolist() == plain.tolist()
+    assert cat.isna().tolist() == text.isna().tolist()

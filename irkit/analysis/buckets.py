@@ -207,6 +207,28 @@ def _requests(events: pd.DataFrame) -> pd.DataFrame:
     return _typed(out)
 
 
+def most_common(values: pd.Series) -> pd.Series:
+    """Counts of the non-missing values, most common first, ties in order of first appearance.
+
+    Why not ``value_counts()``: on a categorical it also lists categories that do not occur
+    and orders ties by category, so the "busiest routes" of a reduced request table
+    (categorical, see :func:`irkit.engine.local.frame`) and of the events (strings) could
+    differ.  This gives the same answer for both; the index holds ``STRING`` values.
+    """
+    codes, uniques = pd.factorize(values)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    order = np.argsort(-counts, kind="stable")
+    labels = pd.Series(uniques).astype(schema.STRING).array.take(order)
+    return pd.Series(counts[order], index=pd.Index(labels, name=values.name), name="count")
+
+
+def fill_missing(values: pd.Series, value: str) -> pd.Series:
+    """``values.fillna(value)`` that also works on a categorical (``value`` becomes a category)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and value not in values.cat.categories:
+        values = values.cat.add_categories([value])
+    return values.fillna(value)
+
+
 def _duration_source(source: pd.Series) -> pd.Series:
     """Name the evidence a duration came from, as findings.json's ``latency_ms.source`` says it."""
     mapping = {"trace": "trace spans", "lambda": "lambda REPORT lines",
@@ -216,19 +238,24 @@ def _duration_source(source: pd.Series) -> pd.Series:
     return named.astype(schema.STRING).fillna(other)
 
 
+def _string(column: pd.Series) -> pd.Series:
+    """``STRING``, or left as is when already a categorical of strings (see ``schema.compact``)."""
+    return column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(schema.STRING)
+
+
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "timestamp": pd.to_datetime(frame["timestamp"], utc=True).astype(schema.TIMESTAMP),
-        "request_id": frame["request_id"].astype(schema.STRING),
+        "request_id": _string(frame["request_id"]),
         "status_code": pd.array(frame["status_code"], dtype="Float64").astype("Int16"),
         "failed": frame["failed"].astype(bool),
         "error": frame["error"].astype(bool),
         "duration_ms": frame["duration_ms"].astype("float64"),
-        "duration_source": frame["duration_source"].astype(schema.STRING),
-        "route": frame["route"].astype(schema.STRING),
-        "region": frame["region"].astype(schema.STRING),
-        "client_ip": frame["client_ip"].astype(schema.STRING),
-        "deployment_id": frame["deployment_id"].astype(schema.STRING),
+        "duration_source": _string(frame["duration_source"]),
+        "route": _string(frame["route"]),
+        "region": _string(frame["region"]),
+        "client_ip": _string(frame["client_ip"]),
+        "deployment_id": _string(frame["deployment_id"]),
     })
     return out
 

@@ -239,11 +239,23 @@ def _statuses(codes: pd.Series) -> str:
     return ", ".join(f"{int(k)}×{n}" for k, n in codes.value_counts().items())
 
 
+def _aligned(per_client: pd.Series, index: pd.Index) -> pd.Series:
+    """``per_client`` ready to become a column of the profiles indexed by ``index``.
+
+    Why: a groupby over no rows returns an empty result whose categorical index pandas cannot
+    align with the profiles' categorical index (its codes have another width); empty means
+    "missing for every client".
+    """
+    if len(per_client):
+        return per_client
+    return pd.Series(None, index=index, dtype=object)
+
+
 def _mode_by(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
     """The most frequent non-missing ``col`` per ``key`` (vectorised, ties: first seen)."""
     counts = frame[[key, col]].dropna().groupby([key, col], sort=False, observed=True).size()
-    if counts.empty:
-        return pd.Series([], dtype=STRING)
+    if counts.empty:  # indexed like the key, so that it aligns with categorical keys too
+        return pd.Series([], dtype=STRING, index=pd.Index(frame[key].iloc[:0]))
     top = counts.reset_index(name="n").sort_values("n", ascending=False, kind="stable")
     return top.drop_duplicates(key).set_index(key)[col]
 
@@ -346,14 +358,15 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
     prof["burst_site_z"] = _robust_z(prof["peak_per_min"].astype("float64"), per_min)
 
     fails = req[req["auth_failed"]].groupby([key, "minute"], sort=False, observed=True).size()
-    prof["auth_failure_peak"] = fails.groupby(level=0, sort=False, observed=True).max()
+    prof["auth_failure_peak"] = _aligned(
+        fails.groupby(level=0, sort=False, observed=True).max(), prof.index)
     prof["auth_failure_peak"] = prof["auth_failure_peak"].fillna(0).astype("int64")
 
     waf = req[req["waf_action"].notna()].groupby([key, "waf_action"], sort=False,
                                                  observed=True).size()
-    prof["waf_actions"] = waf.groupby(level=0, sort=False, observed=True).agg(
+    prof["waf_actions"] = _aligned(waf.groupby(level=0, sort=False, observed=True).agg(
         lambda s: ", ".join(f"{a}×{n}" for (_, a), n in s.sort_values(ascending=False).items())
-    )
+    ), prof.index)
     for col in ("ja4", "ja3"):
         prof[col] = prof.index.to_series() if key == col else _mode_by(req, key, col)
 
@@ -369,7 +382,8 @@ def _profiles(req: pd.DataFrame, key: str) -> pd.DataFrame:
     )
     probe_names = top_probes.reset_index().groupby(key, sort=False, observed=True)["probe"].agg(
         lambda s: _joined(s, 4)
-    )
+    ).to_dict()  # plain dicts: an empty groupby's categorical index cannot be looked up
+    majority = majority.to_dict()
 
     reasons: list[list[str]] = []
     details: list[list[str]] = []

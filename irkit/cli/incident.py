@@ -139,7 +139,7 @@ def _with_options(options: list[Any]) -> Any:
 @click.option("--scheduler", envvar="IRKIT_SCHEDULER", default=None, metavar="ADDRESS",
               help="Dask scheduler address for --engine dask (e.g. tcp://10.0.0.5:8786).")
 @click.option("--memory-limit", envvar="IRKIT_MEMORY_LIMIT", default=None, metavar="SIZE",
-              help="Memory for the SQL reductions (e.g. 4GB); past it they spill to disk.")
+              help="Memory for the SQL reductions (default 1GB); past it they spill to disk.")
 @click.option("--partitions", envvar="IRKIT_PARTITIONS", default=None, metavar="URL",
               help="Shared storage for the event partitions (path or fsspec URL, e.g. "
               "s3://bucket/prefix; credentials from the environment). Default: the run's "

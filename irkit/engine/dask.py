@@ -140,9 +140,7 @@ class DaskEngine(Engine):
                 for name in reduce.NAMES:
                     con.register(f"p_{name}", pa.concat_tables([s[name] for s in seconds],
                                                        promote_options="permissive"))
-                    query = reduce.COMBINE[name](f"p_{name}")
-                    out[name] = (tuple(int(v) for v in con.execute(query).fetchall()[0])
-                                 if name == "totals" else local.frame(con, query))
+                    out[name] = local.combined(con, name, reduce.COMBINE[name](f"p_{name}"))
                 return out
             finally:
                 con.close()

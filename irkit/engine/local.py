@@ -22,6 +22,12 @@ from irkit import schema
 from irkit.engine import reduce
 from irkit.engine.partitions import Partitions
 
+#: DuckDB's memory for the reductions when neither ``--memory-limit`` nor
+#: ``IRKIT_MEMORY_LIMIT`` says otherwise.  Why not DuckDB's own default (80 % of the machine):
+#: it keeps what it takes until the run ends, and at 10M records that alone was over 8 GB of
+#: ``irkit open``'s peak; past the limit the reductions spill to disk instead.
+DEFAULT_MEMORY_LIMIT = "1GB"
+
 
 def connect(memory_limit: str | None = None, threads: int | None = None,
             temp_dir: str | None = None):
@@ -29,9 +35,8 @@ def connect(memory_limit: str | None = None, threads: int | None = None,
     import duckdb
 
     con = duckdb.connect()
-    limit = memory_limit or os.environ.get("IRKIT_MEMORY_LIMIT")
-    if limit:
-        con.execute(f"SET memory_limit = '{_size(limit)}'")
+    limit = memory_limit or os.environ.get("IRKIT_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+    con.execute(f"SET memory_limit = '{_size(limit)}'")
     threads = threads or (int(os.environ["IRKIT_THREADS"]) if os.environ.get("IRKIT_THREADS")
                           else None)
     if threads:
@@ -146,20 +151,57 @@ def reductions(con, view: str = "ev") -> dict[str, object]:
     """
     out: dict[str, object] = {}
     for name, sql in reduce.partial_sqls(view, traces_only(con, view)).items():
-        query = f"WITH p AS ({sql}) {reduce.COMBINE[name]('p')}"
-        out[name] = (tuple(int(v) for v in con.execute(query).fetchall()[0])
-                     if name == "totals" else frame(con, query))
+        out[name] = combined(con, name, f"WITH p AS ({sql}) {reduce.COMBINE[name]('p')}")
     return out
 
 
-def frame(con, sql: str, table: str | None = None) -> pd.DataFrame:
-    """Run ``sql`` and return pandas with the canonical dtypes (strings as ``STRING``)."""
+def combined(con, name: str, query: str) -> object:
+    """Run the combine ``query`` of reduction ``name`` into what the analyses take: a
+    ``(total, errors)`` pair for ``totals``, else a frame (categorical strings for the
+    reductions in :data:`irkit.engine.reduce.CATEGORICAL`)."""
+    if name == "totals":
+        return tuple(int(v) for v in con.execute(query).fetchall()[0])
+    return frame(con, query, categorical=name in reduce.CATEGORICAL)
+
+
+def frame(con, sql: str, table: str | None = None, *,
+          categorical: bool = False) -> pd.DataFrame:
+    """Run ``sql`` and return pandas with the canonical dtypes (strings as ``STRING``).
+
+    ``categorical``: the result goes through a Parquet file and comes back with its string
+    columns as pandas categoricals (``request_id`` and the other :data:`schema.UNIQUE_STRINGS`
+    stay strings).  Why: a reduction of 10M requests, materialised as Arrow inside DuckDB,
+    counts against DuckDB's memory limit and fails, while ``COPY … TO`` streams (and spills)
+    within it; read back with dictionaries, a route repeated 10M times is stored once.
+    """
     from irkit.sources.records import _PANDAS_TYPES
 
-    out = con.sql(sql).to_arrow_table().to_pandas(types_mapper=_PANDAS_TYPES.get)
+    if categorical:
+        out = _spooled(con, sql).to_pandas(types_mapper=_PANDAS_TYPES.get)
+    else:
+        out = con.sql(sql).to_arrow_table().to_pandas(types_mapper=_PANDAS_TYPES.get)
     if table is not None:
         out = schema.conform(out, table)
     return out
+
+
+def _spooled(con, sql: str):
+    """``sql``'s result written by DuckDB to a temporary Parquet file and read back by pyarrow
+    with its repetitive string columns dictionary-encoded; the file is removed at once."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    with tempfile.TemporaryDirectory(prefix="irkit-reduction-",
+                                     dir=spill if spill and os.path.isdir(spill) else None) as tmp:
+        path = os.path.join(tmp, "result.parquet")
+        con.execute(f"COPY ({sql}) TO '{_quote(path)}' (FORMAT parquet)")
+        names = pq.read_schema(path)
+        dictionary = [f.name for f in names if f.name not in schema.UNIQUE_STRINGS
+                      and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+        return pq.read_table(path, read_dictionary=dictionary)
 
 
 def window_filter(con, start: pd.Timestamp | None, end: pd.Timestamp | None,

@@ -75,9 +75,9 @@ def write_reduced(tables_dir: Path, extras: Mapping[str, Any], *, con, view: str
     tables = {
         "requests": extras["requests"],
         # DuckDB names the zone Etc/UTC; the canonical event dtypes say UTC
-        "security_rows": security_rows.astype(
-            {c: schema.EVENT_COLUMNS[c] for c in security_rows.columns
-             if c in schema.EVENT_COLUMNS}),
+        "security_rows": schema.astype_keeping_categories(
+            security_rows, {c: schema.EVENT_COLUMNS[c] for c in security_rows.columns
+                            if c in schema.EVENT_COLUMNS}),
         "patterns": extras["patterns"],
         "pattern_counts": pattern_counts_of_view(
             con, local.window_filter(con, start, end, local.without_reports(con, view),

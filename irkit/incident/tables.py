@@ -141,8 +141,8 @@ def _reduced_dtypes(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     if table == "security_rows":
         from irkit.engine.reduce import SECURITY_COLUMNS
 
-        return frame[list(SECURITY_COLUMNS)].astype(
-            {c: schema.EVENT_COLUMNS[c] for c in SECURITY_COLUMNS})
+        return schema.astype_keeping_categories(
+            frame[list(SECURITY_COLUMNS)], {c: schema.EVENT_COLUMNS[c] for c in SECURITY_COLUMNS})
     if table == "pattern_counts":
         return frame[["bucket", "pattern_id", "count"]].astype(
             {"bucket": schema.TIMESTAMP, "pattern_id": schema.STRING, "count": "int64"})
