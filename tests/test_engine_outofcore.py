@@ -153,3 +153,26 @@ def test_report_line_in_another_file_fills_the_request(tmp_path):
     got = buckets._typed(local.frame(con, local.requests_sql("ev")))
     pd.testing.assert_frame_equal(got, expected)
     assert got.loc[got["request_id"] == "r1", "duration_ms"].item() == 123.4
+
+
+def test_spooled_reductions_keep_ids_on_disk_not_in_memory(demo_incident, tmp_path):
+    """``spool_to``: DuckDB writes the whole request table (ids included) to Parquet, and the
+    frame the analyses get leaves the ids out — with the same findings as without spooling."""
+    from irkit.engine import local
+
+    _, paths, _ = demo_incident
+    engine = get_engine("local")
+    parts, _ = engine.load(paths, tmp_path / "events")
+    plain: dict = {}
+    spooled: dict = {}
+    files = {"requests": tmp_path / "requests.parquet", "security": tmp_path / "rows.parquet"}
+    expected = engine.findings(parts, incident_id="I", severity="SEV3", deployments=None,
+                               metrics=None, rejected_count=0, extras=plain)
+    got = engine.findings(parts, incident_id="I", severity="SEV3", deployments=None,
+                          metrics=None, rejected_count=0, extras=spooled, spool_to=files)
+    assert _without_clock(got) == _without_clock(expected)
+    on_disk = local.read_compact(files["requests"])
+    assert on_disk["request_id"].notna().sum() == plain["requests"]["request_id"].notna().sum() > 0
+    assert spooled["requests"]["request_id"].isna().all()
+    assert list(spooled["requests"].columns) == list(plain["requests"].columns)
+    assert local.read_compact(files["security"])["request_id"].notna().any()

@@ -68,12 +68,14 @@ class Engine:
                  deployments: pd.DataFrame | None, metrics: pd.DataFrame | None,
                  rejected_count: int, window: Any = None,
                  notes: Iterable[Mapping[str, Any]] | None = None, con: Any = None,
-                 extras: dict[str, Any] | None = None) -> dict[str, Any]:
+                 extras: dict[str, Any] | None = None,
+                 spool_to: Mapping[str, str | os.PathLike[str]] | None = None
+                 ) -> dict[str, Any]:
         """findings.json from the partitions (DuckDB reductions + the analysis modules).
 
         ``con``: a DuckDB connection whose ``ev`` view is ``parts`` (reused, so the REPORT
-        join is built once per run); ``extras`` receives the reduced tables (see
-        :func:`irkit.engine.findings.findings_from_view`).
+        join is built once per run); ``extras`` receives the reduced tables and ``spool_to``
+        keeps some as Parquet files (see :func:`irkit.engine.findings.findings_from_view`).
         """
         from irkit.engine import local
         from irkit.engine.findings import findings_from_view
@@ -88,7 +90,8 @@ class Engine:
             return findings_from_view(con, view="ev", incident_id=incident_id,
                                       severity=severity, deployments=deployments,
                                       metrics=metrics, rejected_count=rejected_count,
-                                      window=window, notes=notes, extras=extras)
+                                      window=window, notes=notes, extras=extras,
+                                      spool_to=spool_to)
         finally:
             if own:
                 con.close()

@@ -104,14 +104,17 @@ class DaskEngine(Engine):
             con, own = local.connect(self.memory_limit), True
             local.events_view(con, parts)
         try:
-            return findings_from_view(con, view="ev", reducer=lambda s, e: self.reduce(parts, s, e),
-                                      **kwargs)
+            return findings_from_view(
+                con, view="ev", reducer=lambda s, e, keep: self.reduce(parts, s, e, keep),
+                **kwargs)
         finally:
             if own:
                 con.close()
 
-    def reduce(self, parts: Partitions, start: Any, end: Any) -> dict[str, Any]:
-        """The reductions of the events in ``[start, end]``, computed hour by hour on workers."""
+    def reduce(self, parts: Partitions, start: Any, end: Any,
+               spool_to: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The reductions of the events in ``[start, end]``, computed hour by hour on workers
+        (``spool_to``: see :func:`irkit.engine.local.reductions`)."""
         import pyarrow as pa
 
         from irkit.analysis import pattern_partials
@@ -140,7 +143,8 @@ class DaskEngine(Engine):
                 for name in reduce.NAMES:
                     con.register(f"p_{name}", pa.concat_tables([s[name] for s in seconds],
                                                        promote_options="permissive"))
-                    out[name] = local.combined(con, name, reduce.COMBINE[name](f"p_{name}"))
+                    out[name] = local.combined(con, name, reduce.COMBINE[name](f"p_{name}"),
+                                               keep=(spool_to or {}).get(name))
                 return out
             finally:
                 con.close()

@@ -7,6 +7,7 @@ in memory), so an out-of-core run and an in-memory run of the same evidence agre
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -16,8 +17,11 @@ from irkit.analysis import buckets
 from irkit.analysis import findings as fnd
 from irkit.engine import local, reduce
 
-#: reducer(start, end) -> the reductions of the windowed events (see irkit.engine.reduce)
-Reducer = Callable[[pd.Timestamp | None, pd.Timestamp | None], Mapping[str, Any]]
+#: Where reductions are kept as Parquet files: reduction name -> path (see local.combined).
+SpoolTo = Mapping[str, "str | os.PathLike[str]"]
+#: reducer(start, end, spool_to) -> the reductions of the windowed events (irkit.engine.reduce)
+Reducer = Callable[[pd.Timestamp | None, pd.Timestamp | None, SpoolTo | None],
+                   Mapping[str, Any]]
 
 
 def findings_from_view(con, *, view: str, incident_id: str, severity: str,
@@ -25,7 +29,8 @@ def findings_from_view(con, *, view: str, incident_id: str, severity: str,
                        rejected_count: int, window: Mapping[str, object] | tuple | None = None,
                        notes: Iterable[Mapping[str, Any]] | None = None,
                        extras: dict[str, Any] | None = None,
-                       reducer: Reducer | None = None) -> dict[str, Any]:
+                       reducer: Reducer | None = None,
+                       spool_to: SpoolTo | None = None) -> dict[str, Any]:
     """The SPEC findings.json object for the events of ``view`` (see :mod:`irkit.engine.local`).
 
     ``reducer(start, end)`` computes the reductions of the events in the window (default:
@@ -33,14 +38,18 @@ def findings_from_view(con, *, view: str, incident_id: str, severity: str,
     ``extras``, when given, receives the reduced tables the findings came from —
     ``requests``, ``security_rows`` (one row per client request: what the blocklist needs)
     and ``patterns`` — so callers need not reduce the events a second time.
+    ``spool_to`` keeps the ``requests`` / ``security`` reductions as Parquet files (complete,
+    request ids included; the frames in ``extras`` then lack the ids, see
+    :func:`irkit.engine.local.combined`).
     """
     start, end = _window(con, view, window)
     if reducer is None:
         win = local.window_filter(con, start, end, view)
         pwin = local.window_filter(con, start, end, local.without_reports(con, view), name="pwin")
-        red = {**local.reductions(con, win), "patterns": reduce.stream_patterns(con, pwin)}
+        red = {**local.reductions(con, win, spool_to=spool_to),
+               "patterns": reduce.stream_patterns(con, pwin)}
     else:
-        red = reducer(start, end)
+        red = reducer(start, end, spool_to)
     return findings_from_reductions(red, start=start, end=end, incident_id=incident_id,
                                     severity=severity, deployments=deployments,
                                     metrics=metrics, rejected_count=rejected_count,

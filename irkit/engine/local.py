@@ -14,6 +14,7 @@ column — which the tests check on the demo incident.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -142,25 +143,38 @@ def requests_sql(view: str = "ev", *, traces_only: bool = False) -> str:
             f"{reduce.requests_combine_sql('p')}")
 
 
-def reductions(con, view: str = "ev") -> dict[str, object]:
+def reductions(con, view: str = "ev", *,
+               spool_to: Mapping[str, str | os.PathLike[str]] | None = None) -> dict[str, object]:
     """Every reduction of ``view`` in this process: each partial, then its combine step.
 
     Returns pandas frames for ``requests`` and ``security`` and a ``(total, errors)`` tuple
     for ``totals`` — the same objects the Dask engine assembles from its workers' partials.
-    Patterns are not SQL: see :func:`irkit.engine.reduce.stream_patterns`.
+    ``spool_to`` (reduction name -> Parquet path) keeps those reductions as files: see
+    :func:`combined`.  Patterns are not SQL: see :func:`irkit.engine.reduce.stream_patterns`.
     """
     out: dict[str, object] = {}
     for name, sql in reduce.partial_sqls(view, traces_only(con, view)).items():
-        out[name] = combined(con, name, f"WITH p AS ({sql}) {reduce.COMBINE[name]('p')}")
+        out[name] = combined(con, name, f"WITH p AS ({sql}) {reduce.COMBINE[name]('p')}",
+                             keep=(spool_to or {}).get(name))
     return out
 
 
-def combined(con, name: str, query: str) -> object:
+def combined(con, name: str, query: str,
+             keep: str | os.PathLike[str] | None = None) -> object:
     """Run the combine ``query`` of reduction ``name`` into what the analyses take: a
     ``(total, errors)`` pair for ``totals``, else a frame (categorical strings for the
-    reductions in :data:`irkit.engine.reduce.CATEGORICAL`)."""
+    reductions in :data:`irkit.engine.reduce.CATEGORICAL`).
+
+    ``keep``: DuckDB writes the whole reduction to this Parquet file, which stays, and the
+    frame leaves out what the analyses never read — the per-request ids
+    (:data:`schema.UNIQUE_STRINGS`, all missing in the frame, complete in the file).  Why: 10M
+    request ids are about 450 MB of strings in pandas, twice (requests and client requests).
+    """
     if name == "totals":
         return tuple(int(v) for v in con.execute(query).fetchall()[0])
+    if keep is not None:
+        spool(con, query, keep)
+        return read_compact(keep, skip=schema.UNIQUE_STRINGS)
     return frame(con, query, categorical=name in reduce.CATEGORICAL)
 
 
@@ -168,40 +182,55 @@ def frame(con, sql: str, table: str | None = None, *,
           categorical: bool = False) -> pd.DataFrame:
     """Run ``sql`` and return pandas with the canonical dtypes (strings as ``STRING``).
 
-    ``categorical``: the result goes through a Parquet file and comes back with its string
-    columns as pandas categoricals (``request_id`` and the other :data:`schema.UNIQUE_STRINGS`
-    stay strings).  Why: a reduction of 10M requests, materialised as Arrow inside DuckDB,
-    counts against DuckDB's memory limit and fails, while ``COPY … TO`` streams (and spills)
-    within it; read back with dictionaries, a route repeated 10M times is stored once.
+    ``categorical``: the result goes through a temporary Parquet file and comes back as
+    :func:`read_compact` reads it.  Why: a reduction of 10M requests, materialised as Arrow
+    inside DuckDB, counts against DuckDB's memory limit and fails, while ``COPY … TO`` streams
+    (and spills) within it.
     """
-    from irkit.sources.records import _PANDAS_TYPES
-
-    if categorical:
-        out = _spooled(con, sql).to_pandas(types_mapper=_PANDAS_TYPES.get)
-    else:
-        out = con.sql(sql).to_arrow_table().to_pandas(types_mapper=_PANDAS_TYPES.get)
-    if table is not None:
-        out = schema.conform(out, table)
-    return out
-
-
-def _spooled(con, sql: str):
-    """``sql``'s result written by DuckDB to a temporary Parquet file and read back by pyarrow
-    with its repetitive string columns dictionary-encoded; the file is removed at once."""
     import tempfile
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from irkit.sources.records import _PANDAS_TYPES
 
+    if not categorical:
+        out = con.sql(sql).to_arrow_table().to_pandas(types_mapper=_PANDAS_TYPES.get)
+        return schema.conform(out, table) if table is not None else out
     spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
     with tempfile.TemporaryDirectory(prefix="irkit-reduction-",
                                      dir=spill if spill and os.path.isdir(spill) else None) as tmp:
         path = os.path.join(tmp, "result.parquet")
-        con.execute(f"COPY ({sql}) TO '{_quote(path)}' (FORMAT parquet)")
-        names = pq.read_schema(path)
-        dictionary = [f.name for f in names if f.name not in schema.UNIQUE_STRINGS
-                      and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
-        return pq.read_table(path, read_dictionary=dictionary)
+        spool(con, sql, path)
+        out = read_compact(path)
+    return schema.conform(out, table) if table is not None else out
+
+
+def spool(con, sql: str, target: str | os.PathLike[str]) -> None:
+    """DuckDB writes ``sql``'s result to the Parquet file ``target`` (streaming, spilling)."""
+    con.execute(f"COPY ({sql}) TO '{_quote(str(target))}' (FORMAT parquet)")
+
+
+def read_compact(path: str | os.PathLike[str], *, skip: Iterable[str] = ()) -> pd.DataFrame:
+    """A Parquet table in pandas with its repetitive string columns as categoricals.
+
+    Strings other than :data:`schema.UNIQUE_STRINGS` are read as dictionaries, so a route
+    repeated 10M times is stored once.  Columns named in ``skip`` are not read: they come
+    back all missing (with their type), for callers that never look at them.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from irkit.sources.records import _PANDAS_TYPES
+
+    fields = pq.read_schema(path)
+    skipped = set(skip) & set(fields.names)
+    dictionary = [f.name for f in fields if f.name not in schema.UNIQUE_STRINGS
+                  and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    table = pq.read_table(path, read_dictionary=dictionary,
+                          columns=[n for n in fields.names if n not in skipped])
+    # back in place, all missing: the frame keeps the table's shape
+    for name in sorted(skipped, key=fields.names.index):
+        table = table.add_column(fields.names.index(name), fields.field(name),
+                                 pa.nulls(table.num_rows, fields.field(name).type))
+    return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
 
 
 def window_filter(con, start: pd.Timestamp | None, end: pd.Timestamp | None,

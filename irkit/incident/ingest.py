@@ -202,6 +202,7 @@ def _ingest(checked: Mapping[str, Sequence[Path]], run_dir: Path, eng: Engine,
             timings: dict[str, float], *, incident_id: str, severity: str, window_start: Any,
             window_end: Any, load_progress: ProgressFn | None) -> IngestResult:
     from irkit.engine import local
+    from irkit.incident.reduced import spool_paths, write_reduced
     from irkit.sources import LoadResult, load_report
 
     evidence_dir = run_dir / "evidence"
@@ -255,15 +256,15 @@ def _ingest(checked: Mapping[str, Sequence[Path]], run_dir: Path, eng: Engine,
         findings = eng.findings(parts, con=con, incident_id=incident_id, severity=severity,
                                 deployments=tables["deployments"], metrics=tables["metrics"],
                                 rejected_count=len(tables["rejected"]),
-                                window=(window["start"], window["end"]), extras=extras)
+                                window=(window["start"], window["end"]), extras=extras,
+                                spool_to=spool_paths(tables_dir))
         timings["findings"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         local.export_events(con, tables_dir / "events.parquet")
         timings["events table"] = time.perf_counter() - t0
         t0 = time.perf_counter()  # what the templates read instead of the events table
-        from irkit.incident.reduced import write_reduced
-
-        write_reduced(tables_dir, extras, con=con, start=window["start"], end=window["end"])
+        write_reduced(tables_dir, extras, con=con, start=window["start"], end=window["end"],
+                      spooled=True)
         timings["reduced tables"] = time.perf_counter() - t0
     finally:
         con.close()

@@ -60,28 +60,45 @@ def pattern_counts_of_view(con, view: str, freq: str = SERIES_FREQ) -> pd.DataFr
     return counts.astype({"pattern_id": schema.STRING, "count": "int64"})
 
 
+#: The engine's reductions that DuckDB writes straight into ``tables/`` (reduction -> table).
+SPOOLED = {"requests": "requests", "security": "security_rows"}
+
+
+def spool_paths(tables_dir: Path) -> dict[str, Path]:
+    """Where the engine keeps its request and client-request reductions (``spool_to``)."""
+    return {reduction: tables_dir / REDUCED_TABLES[table]
+            for reduction, table in SPOOLED.items()}
+
+
 def write_reduced(tables_dir: Path, extras: Mapping[str, Any], *, con, view: str = "ev",
-                  start: pd.Timestamp | None = None,
-                  end: pd.Timestamp | None = None) -> dict[str, Path]:
+                  start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
+                  spooled: bool = False) -> dict[str, Path]:
     """Write the reduced tables of one run into ``tables_dir``; returns name -> path.
 
     ``extras`` is what the engine's ``findings(…, extras=…)`` filled in (``requests``,
     ``security_rows``, ``patterns``); ``con``/``view`` are the DuckDB connection and events
-    view the findings came from, and ``start``/``end`` the findings window.
+    view the findings came from, and ``start``/``end`` the findings window.  ``spooled``: the
+    engine already wrote the request and client-request tables (``spool_to=``
+    :func:`spool_paths`), request ids included, which its frames in ``extras`` lack.
     """
     from irkit.engine import local
 
-    security_rows = extras["security_rows"]
-    tables = {
-        "requests": extras["requests"],
+    tables: dict[str, pd.DataFrame] = {}
+    if not spooled:
+        security_rows = extras["security_rows"]
+        tables["requests"] = extras["requests"]
         # DuckDB names the zone Etc/UTC; the canonical event dtypes say UTC
-        "security_rows": schema.astype_keeping_categories(
+        tables["security_rows"] = schema.astype_keeping_categories(
             security_rows, {c: schema.EVENT_COLUMNS[c] for c in security_rows.columns
-                            if c in schema.EVENT_COLUMNS}),
+                            if c in schema.EVENT_COLUMNS})
+    tables |= {
         "patterns": extras["patterns"],
         "pattern_counts": pattern_counts_of_view(
             con, local.window_filter(con, start, end, local.without_reports(con, view),
                                      name="reduced_pwin")),
     }
-    return {name: write_table(frame, tables_dir / REDUCED_TABLES[name], name)
-            for name, frame in tables.items()}
+    written = {name: write_table(frame, tables_dir / REDUCED_TABLES[name], name)
+               for name, frame in tables.items()}
+    if spooled:
+        written |= {SPOOLED[r]: path for r, path in spool_paths(tables_dir).items()}
+    return written

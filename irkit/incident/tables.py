@@ -117,7 +117,7 @@ def read_table(path: str | os.PathLike[str] | None, table: str) -> pd.DataFrame:
     if path is None or not Path(path).exists():
         return schema.empty(table)
     try:
-        frame = pd.read_parquet(path)
+        frame = _read_parquet(path, table)
     except Exception as exc:
         raise IrkitError(
             f"{path}: unreadable {table} table ({type(exc).__name__}: {exc})") from None
@@ -130,6 +130,16 @@ def read_table(path: str | os.PathLike[str] | None, table: str) -> pd.DataFrame:
     if table == "metrics" and "labels" in frame.columns:
         frame["labels"] = [json.loads(v) if isinstance(v, str) else {} for v in frame["labels"]]
     return schema.conform(frame, table)
+
+
+def _read_parquet(path: str | os.PathLike[str], table: str) -> pd.DataFrame:
+    """The request and client-request tables come back with categorical strings (10M rows
+    of routes and IPs stored once each); every other table as pandas wrote it."""
+    if table in ("requests", "security_rows"):
+        from irkit.engine.local import read_compact
+
+        return read_compact(path)
+    return pd.read_parquet(path)
 
 
 def _reduced_dtypes(frame: pd.DataFrame, table: str) -> pd.DataFrame:
