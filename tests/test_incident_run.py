@@ -184,3 +184,23 @@ def test_logs_alone_are_a_whole_incident(runs, tmp_path: Path) -> None:
     assert all((run / "reports" / f"{name}.html").is_file()
                for name in ("investigation", "security_evidence", "pir"))
     assert irkit("verify", str(run)).returncode == 0
+
+
+def test_template_workers_follow_evidence_size_and_environment(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    from irkit.errors import IrkitError
+    from irkit.incident import runner
+
+    log = tmp_path / "drain.ndjson"
+    log.write_bytes(b"{}\n" * 1000)
+    monkeypatch.delenv("IRKIT_TEMPLATE_WORKERS", raising=False)
+    assert runner.template_workers({"logs": [log]}) == len(runner.TEMPLATES)
+    monkeypatch.setattr(runner, "PARALLEL_TEMPLATES_MAX_BYTES", 100)  # "big" evidence
+    assert runner.template_workers({"logs": [log]}) == 1
+    monkeypatch.setenv("IRKIT_TEMPLATE_WORKERS", "2")
+    assert runner.template_workers({"logs": [log]}) == 2
+    monkeypatch.setenv("IRKIT_TEMPLATE_WORKERS", "9")
+    assert runner.template_workers({"logs": [log]}) == len(runner.TEMPLATES)
+    monkeypatch.setenv("IRKIT_TEMPLATE_WORKERS", "none")
+    with pytest.raises(IrkitError, match="IRKIT_TEMPLATE_WORKERS"):
+        runner.template_workers({"logs": [log]})

@@ -1,8 +1,9 @@
 """``irkit open``: one incident run, from raw evidence to a committed, verifiable archive folder.
 
 Pipeline: validate → copy evidence → load once → Parquet tables → findings (package-computed) →
-three templates executed IN PARALLEL by papermill in a process pool, each rendered to HTML in the
-same worker → PIR Markdown → manifest (with the previous run's hash) → secret scan → read-only →
+three templates executed IN PARALLEL by papermill in a process pool (one at a time for evidence
+past :data:`PARALLEL_TEMPLATES_MAX_BYTES`), each rendered to HTML in the same worker → PIR
+Markdown → manifest (with the previous run's hash) → secret scan → read-only →
 atomic rename of ``runs/.tmp-<id>`` to ``runs/<id>``.
 
 The pool's workers are started (and import papermill/nbconvert, ~1.6 s each) while the evidence
@@ -18,7 +19,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -187,6 +188,40 @@ def execute_template(job: TemplateJob) -> TemplateResult:
         error=error, execute_s=execute_s, render_s=time.perf_counter() - t0, report_bytes=size)
 
 
+#: Above this many bytes of log and trace evidence the templates run one at a time: each
+#: kernel holds the run's request or client-request table, and at 10M requests the three
+#: kernels side by side took 6.6 GB.  ``IRKIT_TEMPLATE_WORKERS`` overrides.
+PARALLEL_TEMPLATES_MAX_BYTES = 2 << 30
+
+
+def template_workers(inputs: Mapping[str, Sequence[str | os.PathLike[str]]]) -> int:
+    """How many templates run at once: ``IRKIT_TEMPLATE_WORKERS`` (1–3), else all of them
+    unless the evidence is larger than :data:`PARALLEL_TEMPLATES_MAX_BYTES`."""
+    raw = os.environ.get("IRKIT_TEMPLATE_WORKERS", "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise IrkitError(f"IRKIT_TEMPLATE_WORKERS={raw!r}: expected a whole number ≥ 1")
+        return min(int(raw), len(TEMPLATES))
+    size = sum(Path(p).stat().st_size for kind in ("logs", "traces")
+               for p in inputs.get(kind, ()))
+    return len(TEMPLATES) if size <= PARALLEL_TEMPLATES_MAX_BYTES else 1
+
+
+def release_memory() -> None:
+    """Hand the memory the findings stage freed back to the system before kernels start.
+
+    Why: glibc keeps freed heap pages mapped, so without a trim ``irkit open`` would sit at
+    its findings-stage peak while the template kernels run beside it.
+    """
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def make_pool(workers: int = len(TEMPLATES)) -> ProcessPoolExecutor:
     """A pool whose workers start importing papermill right away (forkserver: no forked threads)."""
     ctx = multiprocessing.get_context("forkserver")
@@ -295,6 +330,7 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
     inputs = {"logs": list(logs), "deployments": list(deployments), "metrics": list(metrics),
               "traces": list(traces)}
     check_inputs(inputs)  # fail before anything is written
+    workers = template_workers(inputs)
     from irkit.engine import get_engine
 
     # connect before anything is written: a bad engine choice or unreachable scheduler fails
@@ -305,7 +341,7 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
         return _open(incident_id, severity, inputs, eng, archive=archive,
                      window_start=window_start, window_end=window_end, show_code=show_code,
                      redact=redact, command=command, say=say, started=started,
-                     load_progress=load_progress)
+                     load_progress=load_progress, workers=workers)
     finally:
         eng.close()
 
@@ -313,8 +349,8 @@ def open_incident(incident_id: str, severity: str, *, logs: Sequence[str | os.Pa
 def _open(incident_id: str, severity: str, inputs: dict[str, list[Any]], eng: Any, *,
           archive: str | os.PathLike[str] | None, window_start: Any, window_end: Any,
           show_code: bool, redact: bool, command: list[str] | None, say: Progress,
-          started: datetime, load_progress: Callable[[str, int, str], None] | None
-          ) -> RunResult:
+          started: datetime, load_progress: Callable[[str, int, str], None] | None,
+          workers: int = len(TEMPLATES)) -> RunResult:
     root = arc.archive_root(archive)
     state = arc.read_state(root, incident_id)
     arc.update_state(root, incident_id, severity=severity,
@@ -337,7 +373,7 @@ def _open(incident_id: str, severity: str, inputs: dict[str, list[Any]], eng: An
     timings: dict[str, float] = {}
     pending = arc.start_run(root, incident_id)
     eng.run_key = f"{incident_id}/{pending.run_id}"  # one folder per run under --partitions
-    pool = make_pool()
+    pool = make_pool(workers)
     try:
         say("ingest", "start", "copy evidence, load once, tables, findings")
         t0 = time.perf_counter()
@@ -349,6 +385,7 @@ def _open(incident_id: str, severity: str, inputs: dict[str, list[Any]], eng: An
         say("ingest", "done", f"{ingested.counts.get('events', 0):,} events, "
             f"{ingested.counts.get('rejected', 0):,} rejected "
             f"({time.perf_counter() - t0:.1f} s)")
+        release_memory()
 
         window = ingested.findings.get("window") or {}
         params = template_parameters(pending.path, incident_id=incident_id, severity=severity,
