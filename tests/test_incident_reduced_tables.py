@@ -133,6 +133,12 @@ def test_templates_numbers_equal_the_events_based_computation(run: Path) -> None
                                                        top=15),
                           pat.pattern_series(error_lines), data.deployments, ips)
     assert len(new["data_access"]) > 0 and len(new["auth_failures"]) > 0  # tables not empty
+    # the security report's stored tables: what the functions give on the events
+    suspicious = [s["ip"] for s in data.findings["security"]["suspicious_ips"]]
+    pd.testing.assert_frame_equal(data.auth_failures, security.auth_failures(events),
+                                  check_dtype=False)
+    pd.testing.assert_frame_equal(data.data_access, security.data_access(events, suspicious),
+                                  check_dtype=False)
     assert new["onset"][0] is not None and len(reduced["table"]) > 1
     _assert_same(new, old)
 

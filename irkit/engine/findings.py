@@ -36,8 +36,9 @@ def findings_from_view(con, *, view: str, incident_id: str, severity: str,
     ``reducer(start, end)`` computes the reductions of the events in the window (default:
     :func:`irkit.engine.local.reductions` on ``con``; the Dask engine passes its own).
     ``extras``, when given, receives the reduced tables the findings came from —
-    ``requests``, ``security_rows`` (one row per client request: what the blocklist needs)
-    and ``patterns`` — so callers need not reduce the events a second time.
+    ``requests``, ``security_rows`` (one row per client request), ``patterns`` and
+    ``security_evidence`` (the security report's tables and block list) — so callers need not
+    reduce the events a second time.
     ``spool_to`` keeps the ``requests`` / ``security`` reductions as Parquet files (complete,
     request ids included; the frames in ``extras`` then lack the ids, see
     :func:`irkit.engine.local.combined`).
@@ -67,16 +68,18 @@ def findings_from_reductions(red: Mapping[str, Any], *, start: pd.Timestamp | No
     ``red["patterns"]`` is a combined :class:`~irkit.analysis.pattern_partials.PatternPartial`.
     """
     from irkit.analysis import pattern_partials
-    from irkit.analysis.security import security_findings
+    from irkit.analysis.security import security_evidence
 
     total, errors = red["totals"]
     reqs = buckets.as_requests(buckets._typed(red["requests"]))
     # per-pattern partial aggregates (reduce.assign_patterns), combined: never the error lines
     pattern_table = pattern_partials.table(red["patterns"], deployments)
     security_rows = red["security"]
-    security = security_findings(security_rows)
+    evidence = security_evidence(security_rows)
+    security = evidence.findings
     if extras is not None:
-        extras.update(requests=reqs, security_rows=security_rows, patterns=pattern_table)
+        extras.update(requests=reqs, security_rows=security_rows, patterns=pattern_table,
+                      security_evidence=evidence)
     return fnd.assemble(reqs, incident_id=incident_id, severity=severity, start=start,
                         end=end, total=total, errors=errors, rejected_count=rejected_count,
                         deployments=deployments, metrics=metrics, notes=notes,

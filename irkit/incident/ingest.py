@@ -274,8 +274,6 @@ def _ingest(checked: Mapping[str, Sequence[Path]], run_dir: Path, eng: Engine,
     findings.setdefault("irkit_version", __version__)
     (run_dir / "findings.json").write_text(dumps(findings), encoding="utf-8")
 
-    from irkit.analysis.security import blocklist
-
     counts = {"events": parts.rows, **{name: len(frame) for name, frame in tables.items()}}
     return IngestResult(evidence=inventory, counts=counts, findings=findings, timings=timings,
-                        blocklist=blocklist(extras["security_rows"]), engine=eng.name)
+                        blocklist=extras["security_evidence"].blocklist, engine=eng.name)

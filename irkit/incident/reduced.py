@@ -76,10 +76,11 @@ def write_reduced(tables_dir: Path, extras: Mapping[str, Any], *, con, view: str
     """Write the reduced tables of one run into ``tables_dir``; returns name -> path.
 
     ``extras`` is what the engine's ``findings(…, extras=…)`` filled in (``requests``,
-    ``security_rows``, ``patterns``); ``con``/``view`` are the DuckDB connection and events
-    view the findings came from, and ``start``/``end`` the findings window.  ``spooled``: the
-    engine already wrote the request and client-request tables (``spool_to=``
-    :func:`spool_paths`), request ids included, which its frames in ``extras`` lack.
+    ``security_rows``, ``patterns``, ``security_evidence``); ``con``/``view`` are the DuckDB
+    connection and events view the findings came from, and ``start``/``end`` the findings
+    window.  ``spooled``: the engine already wrote the request and client-request tables
+    (``spool_to=`` :func:`spool_paths`), request ids included, which its frames in ``extras``
+    lack.
     """
     from irkit.engine import local
 
@@ -91,7 +92,10 @@ def write_reduced(tables_dir: Path, extras: Mapping[str, Any], *, con, view: str
         tables["security_rows"] = schema.astype_keeping_categories(
             security_rows, {c: schema.EVENT_COLUMNS[c] for c in security_rows.columns
                             if c in schema.EVENT_COLUMNS})
+    evidence = extras["security_evidence"]
     tables |= {
+        "data_access": evidence.data_access,
+        "auth_failures": evidence.auth_failures,
         "patterns": extras["patterns"],
         "pattern_counts": pattern_counts_of_view(
             con, local.window_filter(con, start, end, local.without_reports(con, view),

@@ -34,7 +34,11 @@ from irkit.errors import IrkitError
 TABLE_NAMES = ("events", "deployments", "metrics", "rejected")
 #: The engine's reduced tables a run keeps in ``tables/`` (name -> file), see module doc.
 REDUCED_TABLES = {"requests": "requests.parquet", "security_rows": "security_rows.parquet",
-                  "patterns": "patterns.parquet", "pattern_counts": "pattern_counts.parquet"}
+                  "patterns": "patterns.parquet", "pattern_counts": "pattern_counts.parquet",
+                  "data_access": "security_data_access.parquet",
+                  "auth_failures": "security_auth_failures.parquet"}
+#: Reduced tables that are the security report's own tables, stored as computed.
+SECURITY_TABLES = ("data_access", "auth_failures")
 #: Pattern-table columns of ``{value: count}`` dicts, stored as JSON lists of pairs (a JSON
 #: object would turn the status codes' integer keys into strings).
 _PAIR_COLUMNS = ("levels", "status_codes", "routes", "deployments")
@@ -144,6 +148,8 @@ def _read_parquet(path: str | os.PathLike[str], table: str) -> pd.DataFrame:
 
 def _reduced_dtypes(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """A reduced table read back with the dtypes the engine produced it with."""
+    if table in SECURITY_TABLES:
+        return frame
     if table == "requests":
         from irkit.analysis.buckets import REQUEST_COLUMNS, _typed
 
@@ -174,7 +180,8 @@ class Inputs:
     """Everything a template shows, read from one run (or the demo).
 
     The small tables are read at once; the large ones are properties read on first use and
-    kept: ``events`` (every log line — templates should not need it), and the engine's
+    kept: ``events`` (every log line — templates should not need it), the security report's
+    ``data_access`` and ``auth_failures`` tables, and the engine's
     reductions ``requests`` (one row per request, declared with
     :func:`irkit.analysis.buckets.as_requests`, so onset and the figures take it in place of
     events), ``security_rows`` (one row per client request: what
@@ -218,6 +225,16 @@ class Inputs:
     def security_rows(self) -> pd.DataFrame:
         """One row per client request: what ``security.data_access``/``auth_failures`` take."""
         return self._get("security_rows")
+
+    @property
+    def data_access(self) -> pd.DataFrame:
+        """What the suspicious clients obtained (:func:`irkit.analysis.security.data_access`)."""
+        return self._get("data_access")
+
+    @property
+    def auth_failures(self) -> pd.DataFrame:
+        """Failed logins per client (:func:`irkit.analysis.security.auth_failures`)."""
+        return self._get("auth_failures")
 
     @property
     def pattern_table(self) -> pd.DataFrame:
@@ -322,7 +339,7 @@ def _loaders(data: Inputs, tables: Path, events_path: str,
              shown: Callable[[pd.DataFrame], pd.DataFrame]) -> dict[str, Callable[[], Any]]:
     """How each large table is read: its reduced file when the run has one, else from events
     (a run written before the reduced tables existed), redacted like every displayed table."""
-    from irkit.analysis import buckets
+    from irkit.analysis import buckets, security
     from irkit.analysis import patterns as pat
 
     def reduced(name: str) -> pd.DataFrame | None:
@@ -345,8 +362,20 @@ def _loaders(data: Inputs, tables: Path, events_path: str,
         found = reduced("pattern_counts")
         return pat.pattern_series(data.events) if found is None else pat.series_from_counts(found)
 
+    def data_access() -> pd.DataFrame:
+        found = reduced("data_access")
+        if found is not None:
+            return found
+        suspicious = (data.findings.get("security") or {}).get("suspicious_ips") or []
+        return security.data_access(data.security_rows, [s["ip"] for s in suspicious])
+
+    def auth_failures() -> pd.DataFrame:
+        found = reduced("auth_failures")
+        return security.auth_failures(data.security_rows) if found is None else found
+
     return {"events": lambda: shown(read_table(events_path, "events")), "requests": requests,
             "security_rows": security_rows, "pattern_table": pattern_table,
+            "data_access": data_access, "auth_failures": auth_failures,
             "pattern_series": pattern_series}
 
 
