@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
-from irkit.schema import STRING
+from irkit.schema import categorical_by_code
 
 #: (target, category, regex) — categories: secrets, vcs, cms, admin, traversal, injection,
 #: webshell, backup, infra.
@@ -96,7 +96,8 @@ def probe_columns(path: pd.Series, query: pd.Series) -> pd.DataFrame:
     Each distinct path+query is matched once, so a million-row table costs as much as its
     distinct URLs.  The pairs are found on integer codes (:func:`pandas.factorize`), never by
     building a column of joined strings: that works alike for string and categorical columns
-    (the engine's compact rows) and keeps a 10M-row table's memory at its distinct URLs.
+    (the engine's compact rows) and keeps a 10M-row table's memory at its distinct URLs; both
+    columns are categoricals.
     """
     path_codes, paths = pd.factorize(path)
     query_codes, queries = pd.factorize(query)
@@ -104,11 +105,10 @@ def probe_columns(path: pd.Series, query: pd.Series) -> pd.DataFrame:
     width = len(queries) + 1
     pair_codes, pairs = pd.factorize(path_codes.astype(np.int64) * width + (query_codes + 1))
     found = [match_probe(_url(paths, queries, p // width, p % width - 1)) for p in pairs]
-    names = np.array([f[0] if f else None for f in found], dtype=object)
-    cats = np.array([f[1] if f else None for f in found], dtype=object)
     return pd.DataFrame(
-        {"probe": pd.array(names[pair_codes], dtype=STRING),
-         "probe_category": pd.array(cats[pair_codes], dtype=STRING)},
+        {"probe": categorical_by_code([f[0] if f else None for f in found], pair_codes),
+         "probe_category": categorical_by_code([f[1] if f else None for f in found],
+                                               pair_codes)},
         index=path.index,
     )
 

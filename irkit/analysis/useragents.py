@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from irkit.schema import STRING
+from irkit.schema import categorical_by_code
 
 #: User-agent classes, from most to least suspicious.
 SCANNER = "scanner"
@@ -143,17 +143,17 @@ def classify_series(agents: pd.Series) -> pd.DataFrame:
     """Classify a column of user agents: a frame with ``ua_class`` and ``ua_name`` per row.
 
     Each distinct agent is parsed once, so this is cheap on millions of rows; a categorical
-    column (the engine's compact rows) is read through its codes, never cast to strings.
+    column (the engine's compact rows) is read through its codes, never cast to strings, and
+    both columns are categoricals (a few bytes a row).
     """
     codes, uniques = pd.factorize(agents, use_na_sentinel=True)
     classes = [classify(None if pd.isna(u) else str(u)) for u in uniques]
-    cls = np.array([c for c, _ in classes] + [NONE], dtype=object)
-    names = np.array([n for _, n in classes] + [None], dtype=object)
-    idx = np.where(codes >= 0, codes, len(uniques))
+    missing = len(uniques)  # rows without an agent: their own code, classed as NONE
+    idx = np.where(codes >= 0, codes, missing)
     return pd.DataFrame(
         {
-            "ua_class": pd.array(cls[idx], dtype=STRING),
-            "ua_name": pd.array(names[idx], dtype=STRING),
+            "ua_class": categorical_by_code([c for c, _ in classes] + [NONE], idx),
+            "ua_name": categorical_by_code([n for _, n in classes] + [None], idx),
         },
         index=agents.index,
     )

@@ -51,6 +51,7 @@ def findings_from_view(con, *, view: str, incident_id: str, severity: str,
                "patterns": reduce.stream_patterns(con, pwin)}
     else:
         red = reducer(start, end, spool_to)
+    local.release(con)  # the analyses below are pandas: DuckDB's cache would sit idle
     return findings_from_reductions(red, start=start, end=end, incident_id=incident_id,
                                     severity=severity, deployments=deployments,
                                     metrics=metrics, rejected_count=rejected_count,

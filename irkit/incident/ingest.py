@@ -259,13 +259,15 @@ def _ingest(checked: Mapping[str, Sequence[Path]], run_dir: Path, eng: Engine,
                                 window=(window["start"], window["end"]), extras=extras,
                                 spool_to=spool_paths(tables_dir))
         timings["findings"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        local.export_events(con, tables_dir / "events.parquet")
-        timings["events table"] = time.perf_counter() - t0
         t0 = time.perf_counter()  # what the templates read instead of the events table
         write_reduced(tables_dir, extras, con=con, start=window["start"], end=window["end"],
                       spooled=True)
         timings["reduced tables"] = time.perf_counter() - t0
+        blocklist = extras["security_evidence"].blocklist
+        extras.clear()  # the reduced frames are on disk: free them before the export's sort
+        t0 = time.perf_counter()
+        local.export_events(con, tables_dir / "events.parquet")
+        timings["events table"] = time.perf_counter() - t0
     finally:
         con.close()
         shutil.rmtree(tables_dir / local.SPILL_DIR, ignore_errors=True)
@@ -276,4 +278,4 @@ def _ingest(checked: Mapping[str, Sequence[Path]], run_dir: Path, eng: Engine,
 
     counts = {"events": parts.rows, **{name: len(frame) for name, frame in tables.items()}}
     return IngestResult(evidence=inventory, counts=counts, findings=findings, timings=timings,
-                        blocklist=extras["security_evidence"].blocklist, engine=eng.name)
+                        blocklist=blocklist, engine=eng.name)
