@@ -176,3 +176,14 @@ def test_spooled_reductions_keep_ids_on_disk_not_in_memory(demo_incident, tmp_pa
     assert spooled["requests"]["request_id"].isna().all()
     assert list(spooled["requests"].columns) == list(plain["requests"].columns)
     assert local.read_compact(files["security"])["request_id"].notna().any()
+
+
+def test_reduced_table_that_cannot_be_written_is_one_line(demo_incident, tmp_path):
+
+    _, paths, _ = demo_incident
+    engine = get_engine("local")
+    parts, _ = engine.load(paths, tmp_path / "events")
+    target = tmp_path / "gone" / "requests.parquet"  # its folder does not exist
+    with pytest.raises(IrkitError, match=r"requests\.parquet: cannot write a reduced table"):
+        engine.findings(parts, incident_id="I", severity="SEV3", deployments=None,
+                        metrics=None, rejected_count=0, spool_to={"requests": target})

@@ -216,8 +216,19 @@ def frame(con, sql: str, table: str | None = None, *,
 
 
 def spool(con, sql: str, target: str | os.PathLike[str]) -> None:
-    """DuckDB writes ``sql``'s result to the Parquet file ``target`` (streaming, spilling)."""
-    con.execute(f"COPY ({sql}) TO '{_quote(str(target))}' (FORMAT parquet)")
+    """DuckDB writes ``sql``'s result to the Parquet file ``target`` (streaming, spilling).
+
+    A write that fails (disk full, folder gone) is one line naming the file, not a traceback.
+    """
+    import duckdb
+
+    from irkit.errors import IrkitError
+
+    try:
+        con.execute(f"COPY ({sql}) TO '{_quote(str(target))}' (FORMAT parquet)")
+    except duckdb.IOException as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IrkitError(f"{target}: cannot write a reduced table: {reason}") from None
 
 
 def read_compact(path: str | os.PathLike[str], *, skip: Iterable[str] = ()) -> pd.DataFrame:
