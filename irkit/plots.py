@@ -26,6 +26,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from irkit import schema
 from irkit.analysis import buckets
 from irkit.safety import html_text
 
@@ -321,7 +322,7 @@ def _source_name(reqs: pd.DataFrame) -> str:
     sources = reqs["duration_source"].dropna()
     if sources.empty:
         return "unknown source"
-    counts = buckets.most_common(sources)
+    counts = schema.most_common(sources)
     return ", ".join(html_text(name) for name in counts.index[:3])
 
 
@@ -388,7 +389,7 @@ def latency_heatmap(events: pd.DataFrame, deployments: pd.DataFrame | None = Non
         return _no_data(fig, "no routed requests with durations in the evidence")
     start, end = _time_range(reqs["timestamp"])
     freq = _choose_freq(start, end, freq, max_buckets=MAX_BUCKETS // 2)
-    routes = buckets.most_common(reqs["route"]).index[:top_routes]
+    routes = schema.most_common(reqs["route"]).index[:top_routes]
     sub = reqs[reqs["route"].isin(routes)]
     grid = (sub["duration_ms"]
             .groupby([sub["route"], buckets.floor(sub["timestamp"], freq)], observed=True)

@@ -207,28 +207,6 @@ def _requests(events: pd.DataFrame) -> pd.DataFrame:
     return _typed(out)
 
 
-def most_common(values: pd.Series) -> pd.Series:
-    """Counts of the non-missing values, most common first, ties in order of first appearance.
-
-    Why not ``value_counts()``: on a categorical it also lists categories that do not occur
-    and orders ties by category, so the "busiest routes" of a reduced request table
-    (categorical, see :func:`irkit.engine.local.frame`) and of the events (strings) could
-    differ.  This gives the same answer for both; the index holds ``STRING`` values.
-    """
-    codes, uniques = pd.factorize(values)
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    order = np.argsort(-counts, kind="stable")
-    labels = pd.Series(uniques).astype(schema.STRING).array.take(order)
-    return pd.Series(counts[order], index=pd.Index(labels, name=values.name), name="count")
-
-
-def fill_missing(values: pd.Series, value: str) -> pd.Series:
-    """``values.fillna(value)`` that also works on a categorical (``value`` becomes a category)."""
-    if isinstance(values.dtype, pd.CategoricalDtype) and value not in values.cat.categories:
-        values = values.cat.add_categories([value])
-    return values.fillna(value)
-
-
 def _duration_source(source: pd.Series) -> pd.Series:
     """Name the evidence a duration came from, as findings.json's ``latency_ms.source`` says it."""
     mapping = {"trace": "trace spans", "lambda": "lambda REPORT lines",

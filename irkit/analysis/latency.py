@@ -40,7 +40,7 @@ def describe_source(durs: pd.DataFrame) -> str | None:
     """Human-readable evidence name(s) for a duration table, most common first."""
     if len(durs) == 0:
         return None
-    counts = buckets.most_common(buckets.fill_missing(durs["source"], "unknown"))
+    counts = schema.most_common(schema.fill_missing(durs["source"], "unknown"))
     return " + ".join(str(s) for s in counts.index)
 
 
@@ -95,7 +95,7 @@ def latency_heatmap(events: pd.DataFrame, freq: str = "5min", *, q: float = 0.95
     durs = durs[durs["route"].notna()]
     if len(durs) == 0:
         return pd.DataFrame()
-    busiest = buckets.most_common(durs["route"]).index[:top]
+    busiest = schema.most_common(durs["route"]).index[:top]
     durs = durs[durs["route"].isin(busiest)]
     grid = durs.groupby([durs["route"], buckets.floor(durs["timestamp"], freq)],
                         observed=True)["duration_ms"].quantile(q).unstack()

@@ -47,7 +47,7 @@ from irkit.analysis.probes import probe_columns
 from irkit.analysis.useragents import BOT, BROWSER, SCANNER, TOOL, classify_series
 from irkit.errors import IrkitError
 from irkit.safety import write_csv
-from irkit.schema import STRING
+from irkit.schema import STRING, fill_missing, most_common
 
 # --- thresholds (documented; tests pin the behaviour they produce) -------------------------------
 #: Distinct probe targets (or probe requests) from one client that make it a scanner.
@@ -125,18 +125,6 @@ def _per_value(series: pd.Series, test: Callable[[str], Any]) -> np.ndarray:
     return found[codes]  # code -1 (missing) picks the trailing False
 
 
-def _counts(series: pd.Series) -> pd.Series:
-    """Count of each value present, most frequent first, ties in order of first appearance.
-
-    What ``value_counts()`` gives for a string column; on a categorical it would also list the
-    unused categories (with 0) and break ties in category order.
-    """
-    codes, uniques = pd.factorize(series)
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    order = np.argsort(-counts, kind="stable")
-    return pd.Series(counts[order], index=uniques[order].astype(object))
-
-
 def _text(column: SeriesGroupBy, summary: Callable[[pd.Series], str]) -> pd.Series:
     """``summary`` of each group of ``column`` (a grouped column) as a string column.
 
@@ -149,20 +137,6 @@ def _text(column: SeriesGroupBy, summary: Callable[[pd.Series], str]) -> pd.Seri
 def _string_keys(frame: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
     """``frame`` (a small per-group result) with its ``keys`` columns as canonical strings."""
     return frame.astype(dict.fromkeys(keys, STRING))
-
-
-def _filled(series: pd.Series, fallback: pd.Series | str) -> pd.Series:
-    """``series`` with missing values from ``fallback`` (a column of the same rows, or a value).
-
-    A categorical cannot take a value outside its categories, so the fallback values that are
-    needed become categories first; only the rows to fill are looked at.
-    """
-    missing = series.isna()
-    fill = fallback[missing].astype(object) if isinstance(fallback, pd.Series) else fallback
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        values = fill.dropna().unique() if isinstance(fill, pd.Series) else [fill]
-        series = series.cat.add_categories(pd.Index(values).difference(series.cat.categories))
-    return series.fillna(fill)
 
 
 def _is_auth_route(frame: pd.DataFrame) -> np.ndarray:
@@ -675,8 +649,8 @@ def _data_access(req: pd.DataFrame, wanted: set[str]) -> pd.DataFrame:
                "statuses", "examples"]
     if hits.empty:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    hits = hits.assign(route=_filled(_filled(hits["route"], hits["path"]), "(none)"),
-                       method=_filled(hits["method"], "(none)"))
+    hits = hits.assign(route=fill_missing(fill_missing(hits["route"], hits["path"]), "(none)"),
+                       method=fill_missing(hits["method"], "(none)"))
     keys = ["client_ip", "method", "route"]
     g = hits.groupby(keys, sort=False, observed=True)
     out = pd.DataFrame(
@@ -884,7 +858,7 @@ def _security_findings(req: pd.DataFrame, prof: pd.DataFrame) -> dict[str, Any]:
         for row in paths.itertuples(index=False)
     ]
     bursts = _auth_failure_bursts(req)
-    waf = _counts(req["waf_action"])
+    waf = most_common(req["waf_action"])
     block = _blocklist(prof)
     return {
         "suspicious_ips": suspicious,

@@ -174,8 +174,7 @@ def reductions(con, view: str = "ev", *,
 def combined(con, name: str, query: str,
              keep: str | os.PathLike[str] | None = None) -> object:
     """Run the combine ``query`` of reduction ``name`` into what the analyses take: a
-    ``(total, errors)`` pair for ``totals``, else a frame (categorical strings for the
-    reductions in :data:`irkit.engine.reduce.CATEGORICAL`).
+    ``(total, errors)`` pair for ``totals``, else a frame with categorical strings.
 
     ``keep``: DuckDB writes the whole reduction to this Parquet file, which stays, and the
     frame leaves out what the analyses never read — the per-request ids
@@ -187,7 +186,7 @@ def combined(con, name: str, query: str,
     if keep is not None:
         spool(con, query, keep)
         return read_compact(keep, skip=schema.UNIQUE_STRINGS)
-    return frame(con, query, categorical=name in reduce.CATEGORICAL)
+    return frame(con, query, categorical=True)
 
 
 def frame(con, sql: str, table: str | None = None, *,

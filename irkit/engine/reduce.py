@@ -51,8 +51,6 @@ _REQ_FIRSTS = ("route", "region", "client_ip", "deployment_id")
 _SEC_FIRSTS = tuple(c for c in SECURITY_COLUMNS if c not in ("timestamp", "request_id"))
 #: The SQL reductions (partial + combine queries); patterns are reduced by the functions below.
 NAMES = ("requests", "security", "totals")
-#: Reductions that come into pandas with categorical strings (``irkit.engine.local.frame``).
-CATEGORICAL = frozenset({"requests", "security"})
 
 
 def _firsts(columns: tuple[str, ...]) -> str:

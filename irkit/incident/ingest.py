@@ -260,8 +260,7 @@ def _ingest(checked: Mapping[str, Sequence[Path]], run_dir: Path, eng: Engine,
                                 spool_to=spool_paths(tables_dir))
         timings["findings"] = time.perf_counter() - t0
         t0 = time.perf_counter()  # what the templates read instead of the events table
-        write_reduced(tables_dir, extras, con=con, start=window["start"], end=window["end"],
-                      spooled=True)
+        write_reduced(tables_dir, extras, con=con, start=window["start"], end=window["end"])
         timings["reduced tables"] = time.perf_counter() - t0
         blocklist = extras["security_evidence"].blocklist
         extras.clear()  # the reduced frames are on disk: free them before the export's sort

@@ -3,7 +3,8 @@
 Why: on a 10M-record incident each of the three template kernels used to read the whole events
 table (≈ 10M rows × 30 columns) to recompute the requests, the per-client requests and the
 pattern table — several GB per kernel — although the engine had just computed exactly those
-tables to write ``findings.json``.  :func:`write_reduced` stores them in ``tables/`` (see
+tables to write ``findings.json``.  The engine writes the request and client-request tables
+into ``tables/`` itself (:func:`spool_paths`) and :func:`write_reduced` stores the rest (see
 :data:`irkit.incident.tables.REDUCED_TABLES`); the manifest hashes them like every other file
 and :func:`irkit.incident.tables.load_inputs` hands them to the templates.
 
@@ -71,29 +72,20 @@ def spool_paths(tables_dir: Path) -> dict[str, Path]:
 
 
 def write_reduced(tables_dir: Path, extras: Mapping[str, Any], *, con, view: str = "ev",
-                  start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
-                  spooled: bool = False) -> dict[str, Path]:
+                  start: pd.Timestamp | None = None,
+                  end: pd.Timestamp | None = None) -> dict[str, Path]:
     """Write the reduced tables of one run into ``tables_dir``; returns name -> path.
 
-    ``extras`` is what the engine's ``findings(…, extras=…)`` filled in (``requests``,
-    ``security_rows``, ``patterns``, ``security_evidence``); ``con``/``view`` are the DuckDB
-    connection and events view the findings came from, and ``start``/``end`` the findings
-    window.  ``spooled``: the engine already wrote the request and client-request tables
-    (``spool_to=`` :func:`spool_paths`), request ids included, which its frames in ``extras``
-    lack.
+    ``extras`` is what the engine's ``findings(…, extras=…, spool_to=spool_paths(tables_dir))``
+    filled in (``patterns``, ``security_evidence``); the request and client-request tables are
+    already there, written by the engine with their request ids (:func:`spool_paths`).
+    ``con``/``view`` are the DuckDB connection and events view the findings came from, and
+    ``start``/``end`` the findings window.
     """
     from irkit.engine import local
 
-    tables: dict[str, pd.DataFrame] = {}
-    if not spooled:
-        security_rows = extras["security_rows"]
-        tables["requests"] = extras["requests"]
-        # DuckDB names the zone Etc/UTC; the canonical event dtypes say UTC
-        tables["security_rows"] = schema.astype_keeping_categories(
-            security_rows, {c: schema.EVENT_COLUMNS[c] for c in security_rows.columns
-                            if c in schema.EVENT_COLUMNS})
     evidence = extras["security_evidence"]
-    tables |= {
+    tables = {
         "data_access": evidence.data_access,
         "auth_failures": evidence.auth_failures,
         "patterns": extras["patterns"],
@@ -103,6 +95,4 @@ def write_reduced(tables_dir: Path, extras: Mapping[str, Any], *, con, view: str
     }
     written = {name: write_table(frame, tables_dir / REDUCED_TABLES[name], name)
                for name, frame in tables.items()}
-    if spooled:
-        written |= {SPOOLED[r]: path for r, path in spool_paths(tables_dir).items()}
-    return written
+    return written | {SPOOLED[r]: path for r, path in spool_paths(tables_dir).items()}
