@@ -117,6 +117,34 @@ def test_fast_and_slow_paths_give_identical_tables(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(fast.table[cols], slow.table[cols])
 
 
+@pytest.mark.parametrize("odd", [
+    "", "  \t", "\r",                      # blank: the parser skips it silently
+    '{"message":"a"} {"message":"b"}',     # two objects on one line
+    '{"message":"a"}{"message":"b"}',
+    '[{"message":"a"},{"message":"b"}]',   # an array of records on one line
+    '{"message":',                         # an object cut across two lines …
+])
+def test_whole_file_check_catches_every_line_that_is_not_one_record(tmp_path: Path,
+                                                                    odd: str) -> None:
+    """The whole-file fast path only compares DuckDB's record count with the line count
+    (:func:`irkit.sources.base.count_lines`): that is sound only if DuckDB raises on every
+    non-blank line that is not exactly one object.  Each case must keep every later line's
+    ``origin_line`` right."""
+    lines = CURRENT.read_text().splitlines()
+    extra = ['"b"}'] if odd == '{"message":' else []  # … the object's second half
+    path = tmp_path / "odd.ndjson"
+    path.write_text("\n".join([lines[0], odd, *extra, *lines[1:]]) + "\n")
+    loaded = drains.read_ndjson(path)
+    shift = 2 + len(extra)
+    expected = [1, *(n + shift for n in range(1, len(lines)))]
+    assert [n for n in loaded.table["origin_line"] if n in expected] == expected
+    assert list(loaded.table["request_id"].iloc[[0, -1]]) == list(
+        drains.read_ndjson(CURRENT).table["request_id"].iloc[[0, -1]])
+    nonblank = {n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip()}
+    covered = set(loaded.table["origin_line"]) | set(loaded.rejected["origin_line"])
+    assert covered == nonblank  # an array line may make two rows: each line is accounted for
+
+
 def test_batches_stream_the_same_rows(tmp_path: Path) -> None:
     whole = drains.read_ndjson(CURRENT).table
     batches = list(drains.iter_event_batches(CURRENT, batch_rows=2))

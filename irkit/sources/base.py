@@ -161,6 +161,9 @@ class LineCount:
 
 #: Bytes that may make up a blank line besides its newline (JSON whitespace).
 _BLANK_BYTES = (32, 9, 13)
+#: The scan looks at this many bytes at a time (within a mapped window), through one reused
+#: mask: a window-sized temporary would fault in fresh pages on every window.
+_STEP = 1 << 20
 
 
 class LineScan:
@@ -173,12 +176,14 @@ class LineScan:
     until the scan has passed that many lines (the scan runs far ahead of any JSON parser)
     and learns whether they are all non-blank.  Plain files are read through memory-mapped
     windows (no copy out of the page cache, one window resident at a time); gzip streams
-    through one reused buffer.
+    through one reused buffer.  With ``find_blank=False`` it only counts (see
+    :func:`count_lines`), and :meth:`clean_through` must not be asked.
     """
 
-    def __init__(self, path: Path, window: int = 1 << 26) -> None:
+    def __init__(self, path: Path, window: int = 1 << 26, find_blank: bool = True) -> None:
         self.path = path
         self.window = window
+        self.find_blank = find_blank
         self.lines = 0  # complete (newline-terminated) lines scanned so far
         self.first_blank: int | None = None
         self.complete = True
@@ -187,6 +192,7 @@ class LineScan:
         self._at_start = True  # the next byte starts a line
         self._in_blank = False  # the line being scanned is whitespace so far
         self._changed = threading.Condition()
+        self._newline_mask = None  # reused for every step: no fresh pages to fault in
 
     # ---------------------------------------------------------------- scanning
 
@@ -239,15 +245,29 @@ class LineScan:
                 self._feed(view[:size])
 
     def _feed(self, data) -> None:
-        """Account for one window: its newlines, and any line in it that is blank."""
+        """Account for a window, a step of at most :data:`_STEP` bytes at a time."""
+        for start in range(0, len(data), _STEP):
+            self._feed_step(data[start:start + _STEP])
+
+    def _feed_step(self, data) -> None:
+        """Account for one step: its newlines, and any line in it that is blank."""
         import numpy as np
 
-        newlines = np.flatnonzero(data == 10)
-        blank = self._first_blank_in(data, newlines) if self.first_blank is None else None
+        if self._newline_mask is None:
+            self._newline_mask = np.empty(_STEP, dtype=bool)
+        mask = self._newline_mask[:len(data)]
+        np.equal(data, 10, out=mask)
+        blank = None
+        if self.find_blank and self.first_blank is None:
+            newlines = np.flatnonzero(mask)
+            count = len(newlines)
+            blank = self._first_blank_in(data, newlines)
+        else:
+            count = int(np.count_nonzero(mask))
         with self._changed:
             if blank is not None:
                 self.first_blank = blank
-            self.lines += len(newlines)
+            self.lines += count
             self._last = int(data[-1])
             self._changed.notify_all()
 
@@ -294,9 +314,14 @@ class LineScan:
 
 
 def count_lines(path: Path) -> LineCount:
-    """Count physical lines (a last line without a newline counts) and find the first blank
-    one, as fast as the disk allows (see :class:`LineScan`)."""
-    return LineScan(path).run()
+    """Count physical lines (a last line without a newline counts), as fast as the disk allows.
+
+    Blank lines are not looked for (``first_blank`` stays ``None``): a whole-file check does not
+    need them.  DuckDB's NDJSON reader raises on every non-blank line that is not exactly one
+    JSON object and skips blank ones, so its record count equals this count exactly when no
+    line is blank.  Counting alone costs less than half of a full :class:`LineScan`.
+    """
+    return LineScan(path, find_blank=False).run()
 
 
 class Rejections:
