@@ -217,14 +217,16 @@ def report_sql(inner: str) -> str:
 
 #: Each row's duration from the first REPORT row of its request: keyed by the REPORT row's
 #: Vercel request id, then (lower priority) by the AWS RequestId inside the line; among equal
-#: keys the earliest REPORT row wins.  A hash join in DuckDB uses every core.
-_JOIN_SQL = """
+#: keys the earliest REPORT row wins.  The priority and the row make one integer rank (an AWS
+#: key ranks after every request-id key): ``arg_min`` over it is a third cheaper than over a
+#: ``(priority, row)`` struct.  A hash join in DuckDB uses every core.
+_JOIN_SQL = f"""
     WITH keyed AS (
-        SELECT rid AS key, 0 AS prio, i, ms FROM reports WHERE rid IS NOT NULL
+        SELECT rid AS key, i AS rank, ms FROM reports WHERE rid IS NOT NULL
         UNION ALL
-        SELECT aws, 1, i, ms FROM reports WHERE aws IS NOT NULL
+        SELECT aws, i + {1 << 62}, ms FROM reports WHERE aws IS NOT NULL
     ), first AS (
-        SELECT key, arg_min(ms, (prio, i)) AS ms FROM keyed GROUP BY key
+        SELECT key, arg_min(ms, rank) AS ms FROM keyed GROUP BY key
     )
     SELECT e.i, f.ms FROM events AS e JOIN first AS f ON e.request_id = f.key
     WHERE NOT e.timed
@@ -245,11 +247,12 @@ def fill_durations(events: pd.DataFrame, lines: ReportLines) -> pd.DataFrame:
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
-        own = events["duration_ms"].to_numpy(dtype=float, na_value=np.nan)
+        # a copy of its own: it is written below, and without NAs pandas may hand out its buffer
+        durations = events["duration_ms"].to_numpy(dtype=float, na_value=np.nan, copy=True)
         request_ids = _arrow(events["request_id"]).cast(pa.large_string())
         con.register("events", pa.table({"i": np.arange(n, dtype=np.int64),
                                          "request_id": request_ids,
-                                         "timed": ~np.isnan(own)}))
+                                         "timed": ~np.isnan(durations)}))
         mark = np.zeros(n, dtype=bool)
         mark[lines.rows] = True  # rows ascend: filtering keeps their order, and unlike take
         # on chunked strings it does not copy every chunk first
@@ -258,10 +261,9 @@ def fill_durations(events: pd.DataFrame, lines: ReportLines) -> pd.DataFrame:
         found = con.sql(_JOIN_SQL).to_arrow_table()
     finally:
         con.close()
-    joined = np.full(n, np.nan)
-    joined[found.column("i").to_numpy()] = found.column("ms").to_numpy()
+    durations[found.column("i").to_numpy()] = found.column("ms").to_numpy()  # untimed rows only
     out = events.copy(deep=False)  # copy-on-write: only the replaced column is new
-    out["duration_ms"] = pd.array(np.where(np.isnan(own), joined, own), dtype=pd.Float64Dtype())
+    out["duration_ms"] = pd.arrays.FloatingArray(durations, np.isnan(durations))
     return out
 
 
