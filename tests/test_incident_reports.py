@@ -129,3 +129,56 @@ def test_strip_external_scripts() -> None:
             '<link rel="stylesheet" href="//cdn.x/b.css"><script src="local.js"></script>')
     kept = '<script>var a=1</script><script src="local.js"></script>'
     assert strip_external_scripts(page) == kept
+
+
+def flaky_python3_kernel(root: Path, deaths: int) -> Path:
+    """A ``python3`` kernelspec (on ``JUPYTER_PATH``) whose first ``deaths`` starts exit
+    before answering, the way a kernel dies when another process took its port; it counts
+    its starts in the returned file."""
+    import json
+    import sys
+
+    root.mkdir()
+    starts = root / "starts"
+    script = root / "flaky_kernel.py"
+    script.write_text(
+        "import os, sys\n"
+        f"starts = {str(starts)!r}\n"
+        "n = int(open(starts).read()) + 1 if os.path.exists(starts) else 1\n"
+        "open(starts, 'w').write(str(n))\n"
+        f"if n <= {deaths}:\n"
+        "    sys.exit('zmq.error.ZMQError: Address already in use (simulated)')\n"
+        "os.execv(sys.executable,\n"
+        "         [sys.executable, '-m', 'ipykernel_launcher', '-f', sys.argv[1]])\n")
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, str(script), "{connection_file}"],
+        "display_name": "Python 3", "language": "python"}))
+    return starts
+
+
+@pytest.mark.xdist_group("papermill-small")
+def test_kernel_that_dies_before_answering_is_started_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    starts = flaky_python3_kernel(tmp_path / "jupyter", deaths=1)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    run, result = run_job(tmp_path)
+    assert result.ok, result.error
+    assert starts.read_text() == "2"
+    assert "plotly-graph-div" in (run / "reports" / "tiny.html").read_text()
+
+
+@pytest.mark.xdist_group("papermill-small")
+def test_kernel_that_never_answers_fails_the_template_after_three_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from irkit.incident.runner import KERNEL_START_ATTEMPTS
+
+    starts = flaky_python3_kernel(tmp_path / "jupyter", deaths=99)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    run, result = run_job(tmp_path)
+    assert not result.ok
+    assert starts.read_text() == str(KERNEL_START_ATTEMPTS)
+    assert "Kernel died before replying" in result.error
+    assert f"started {KERNEL_START_ATTEMPTS} times" in result.error
+    assert (run / "notebooks" / "tiny.ipynb").exists()

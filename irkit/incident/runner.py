@@ -42,6 +42,13 @@ Progress = Callable[[str, str, str], None]
 CELL_TIMEOUT_S = 900
 #: Kernel start limit: generous, because on a loaded 2-core box a kernel can take > 60 s.
 KERNEL_START_TIMEOUT_S = 300
+#: How often a template is started when its kernel dies before answering.  Such a kernel ran
+#: nothing, so starting again is safe.  The usual cause is a race: jupyter_client picks free
+#: TCP ports and the kernel binds them a moment later, and when kernels start side by side
+#: (three templates, several runs) another process can take one in between ("Address already
+#: in use").
+KERNEL_START_ATTEMPTS = 3
+_KERNEL_NEVER_STARTED = "Kernel died before replying to kernel_info"
 
 
 @dataclass
@@ -152,15 +159,21 @@ def execute_template(job: TemplateJob) -> TemplateResult:
     notebook, report = Path(job.notebook), Path(job.report)
     error: str | None = None
     t0 = time.perf_counter()
-    try:
-        pm.execute_notebook(job.template, str(notebook), parameters=job.parameters,
-                            kernel_name="python3", cwd=job.cwd, progress_bar=False,
-                            log_output=False, execution_timeout=CELL_TIMEOUT_S,
-                            start_timeout=KERNEL_START_TIMEOUT_S)
-    except pm.PapermillExecutionError as exc:
-        error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"[:500]
-    except Exception as exc:  # kernel died, timeout, bad template: still leave a notebook
-        error = f"{type(exc).__name__}: {exc}"[:300] + _kernel_log_tail()
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            pm.execute_notebook(job.template, str(notebook), parameters=job.parameters,
+                                kernel_name="python3", cwd=job.cwd, progress_bar=False,
+                                log_output=False, execution_timeout=CELL_TIMEOUT_S,
+                                start_timeout=KERNEL_START_TIMEOUT_S)
+        except pm.PapermillExecutionError as exc:
+            error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"[:500]
+        except Exception as exc:  # kernel died, timeout, bad template: still leave a notebook
+            if _KERNEL_NEVER_STARTED in str(exc) and attempt < KERNEL_START_ATTEMPTS:
+                continue
+            error = f"{type(exc).__name__}: {exc}"[:300] + _kernel_log_tail()
+            if attempt > 1:
+                error += f" (kernel started {attempt} times)"
+        break
     if not notebook.exists():
         nb = nbformat.read(job.template, as_version=4)
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(
