@@ -158,14 +158,19 @@ def flaky_python3_kernel(root: Path, deaths: int) -> Path:
     return starts
 
 
+def run_with_flaky_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deaths: int):
+    starts = flaky_python3_kernel(tmp_path / "jupyter", deaths)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    run, result = run_job(tmp_path)
+    return run, result, int(starts.read_text())
+
+
 @pytest.mark.xdist_group("papermill-small")
 def test_kernel_that_dies_before_answering_is_started_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    starts = flaky_python3_kernel(tmp_path / "jupyter", deaths=1)
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    run, result = run_job(tmp_path)
+    run, result, starts = run_with_flaky_kernel(tmp_path, monkeypatch, deaths=1)
     assert result.ok, result.error
-    assert starts.read_text() == "2"
+    assert starts == 2
     assert "plotly-graph-div" in (run / "reports" / "tiny.html").read_text()
 
 
@@ -174,11 +179,9 @@ def test_kernel_that_never_answers_fails_the_template_after_three_starts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from irkit.incident.runner import KERNEL_START_ATTEMPTS
 
-    starts = flaky_python3_kernel(tmp_path / "jupyter", deaths=99)
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    run, result = run_job(tmp_path)
+    run, result, starts = run_with_flaky_kernel(tmp_path, monkeypatch, deaths=99)
     assert not result.ok
-    assert starts.read_text() == str(KERNEL_START_ATTEMPTS)
+    assert starts == KERNEL_START_ATTEMPTS
     assert "Kernel died before replying" in result.error
     assert f"started {KERNEL_START_ATTEMPTS} times" in result.error
     assert (run / "notebooks" / "tiny.ipynb").exists()
