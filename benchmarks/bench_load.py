@@ -152,9 +152,12 @@ def main() -> None:
           f"of {args.runs}, load average {os.getloadavg()[0]:.1f}:")
     print(f"  load_report {seconds:.2f} s = {big_lines / seconds:,.0f} lines/s (target >= 500k); "
           f"peak RSS {rss:,.0f} MB (target <= 1,536 MB)")
+    ratios = sorted(mine["seconds"] / theirs["seconds"]
+                    for mine, theirs in zip(runs["irkit"], runs["bare"], strict=True))
     print(f"  bare DuckDB read of the same fields {bare:.2f} s = {big_lines / bare:,.0f} lines/s "
           f"-> load_report takes {seconds / bare:.2f}x its time (target <= 1.5x: 500k vs the "
-          f"750k reference)")
+          f"750k reference); run by run {statistics.median(ratios):.2f}x "
+          f"({ratios[0]:.2f}-{ratios[-1]:.2f})")
 
 
 if __name__ == "__main__":
