@@ -52,6 +52,8 @@ def test_scan_matches_reference_across_window_edges(tmp_path: Path, lines: list[
         found = LineScan(path, window=window).run()
         assert (found.lines, found.first_blank) == expected, (path.name, raw[:200])
         assert found.complete
+        counted = LineScan(path, window=window, find_blank=False).run()
+        assert (counted.lines, counted.first_blank, counted.complete) == (expected[0], None, True)
 
 
 @pytest.mark.parametrize("where", [0, 3, 9])
