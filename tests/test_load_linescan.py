@@ -70,3 +70,20 @@ def test_streamed_batches_never_shift_past_a_blank_line(tmp_path: Path, where: i
         streamed = pd.concat(list(drains.iter_event_batches(path, batch_rows=batch_rows)),
                              ignore_index=True)
         pd.testing.assert_frame_equal(streamed, whole)
+
+
+@pytest.mark.parametrize("shift", [-2, -1, 0, 1, 2])
+def test_blank_line_at_a_step_edge_inside_one_window(tmp_path: Path, shift: int) -> None:
+    """Windows are scanned 1 MB at a time: a blank line across that edge is still found."""
+    from irkit.sources.base import _STEP
+
+    record = b'{"message":"' + b"x" * 80 + b'"}\n'
+    head = record * ((_STEP + shift) // len(record))
+    pad = _STEP + shift - len(head)  # make the blank line start exactly at _STEP + shift
+    head = head[:-len(record)] + record[:-1].replace(b"x" * 80, b"x" * (80 + pad)) + b"\n"
+    raw = head + b" \t\r\n" + record * 20_000
+    path = tmp_path / "edge.ndjson"
+    path.write_bytes(raw)
+    assert raw.index(b"\n \t\r\n") + 1 == _STEP + shift
+    found = LineScan(path).run()
+    assert (found.lines, found.first_blank) == reference(raw)
