@@ -20,6 +20,7 @@ import pandas as pd
 
 from irkit import schema
 from irkit.errors import InputFormatError, IrkitError
+from irkit.sources.arrow_memory import system_allocator
 from irkit.sources.base import FileReport, Kind, Loaded, read_head
 
 PathLike = str | Path
@@ -96,13 +97,15 @@ def load_file(path: Path, format: str = "auto") -> Loaded:
     return fmt.read(path)
 
 
+@system_allocator()
 def load_report(paths: Paths, format: str = "auto",
                 on_file: Callable[[Path, FileReport], None] | None = None) -> LoadResult:
     """Load every file and route it to the table of its kind; see :class:`LoadResult`.
 
     ``on_file`` is called after each file (the CLI's progress display uses it).  Lambda
     ``REPORT`` lines are applied across all files at the end, so a request's duration
-    reaches its rows even when the REPORT line came in another delivery.
+    reaches its rows even when the REPORT line came in another delivery.  Arrow allocates
+    from the system allocator meanwhile (:mod:`irkit.sources.arrow_memory`).
     """
     from irkit.sources.lambda_report import ReportLines, fill_durations, mark_reports
 
