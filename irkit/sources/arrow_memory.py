@@ -1,10 +1,10 @@
 """Which allocator Arrow uses while files are loaded.
 
 pyarrow's default pool is mimalloc.  In a fresh process (every `irkit load` and `irkit open`),
-its first large allocations cost far more CPU than the C library's allocator: converting a
-million loaded rows to pandas and joining their REPORT lines took 0.2-0.3 s with mimalloc and
-0.08-0.12 s with the system allocator, and a whole `load_report` of 1M drain lines went from
-3.11 s to 2.71 s (medians of 6 interleaved fresh processes, `benchmarks/bench_load.py`).  Peak
+its first large allocations cost far more CPU than the C library's allocator.  Converting a
+million loaded rows to pandas took 0.20-0.32 s with mimalloc and 0.08-0.12 s with the system
+allocator.  A whole `load_report` of 1M drain lines went from 3.24 s to 3.03 s (medians of 10
+interleaved fresh processes; 2.91 s with the system allocator for the whole process).  Peak
 memory did not change (1,068 vs 1,055 MB).
 
 So loading switches Arrow to the system allocator for its duration, and puts back whatever was
