@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from irkit import schema
-from irkit.incident.tables import REDUCED_TABLES, write_table
+from irkit.incident.tables import REDUCED_TABLES, SPOOLED, write_table
 
 #: Bucket width of the stored pattern counts (``pattern_series``' default, what templates show).
 SERIES_FREQ = "1min"
@@ -59,10 +59,6 @@ def pattern_counts_of_view(con, view: str, freq: str = SERIES_FREQ) -> pd.DataFr
         counts = (counts.groupby(["bucket", "pattern_id"], sort=True)["count"].sum()
                   .reset_index())
     return counts.astype({"pattern_id": schema.STRING, "count": "int64"})
-
-
-#: The engine's reductions that DuckDB writes straight into ``tables/`` (reduction -> table).
-SPOOLED = {"requests": "requests", "security": "security_rows"}
 
 
 def spool_paths(tables_dir: Path) -> dict[str, Path]:

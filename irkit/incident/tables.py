@@ -39,6 +39,9 @@ REDUCED_TABLES = {"requests": "requests.parquet", "security_rows": "security_row
                   "auth_failures": "security_auth_failures.parquet"}
 #: Reduced tables that are the security report's own tables, stored as computed.
 SECURITY_TABLES = ("data_access", "auth_failures")
+#: The engine's reductions that DuckDB writes straight into ``tables/`` (reduction -> table,
+#: see :func:`irkit.incident.reduced.spool_paths`); they are read back with categorical strings.
+SPOOLED = {"requests": "requests", "security": "security_rows"}
 #: Pattern-table columns of ``{value: count}`` dicts, stored as JSON lists of pairs (a JSON
 #: object would turn the status codes' integer keys into strings).
 _PAIR_COLUMNS = ("levels", "status_codes", "routes", "deployments")
@@ -139,7 +142,7 @@ def read_table(path: str | os.PathLike[str] | None, table: str) -> pd.DataFrame:
 def _read_parquet(path: str | os.PathLike[str], table: str) -> pd.DataFrame:
     """The request and client-request tables come back with categorical strings (10M rows
     of routes and IPs stored once each); every other table as pandas wrote it."""
-    if table in ("requests", "security_rows"):
+    if table in SPOOLED.values():
         from irkit.engine.local import read_compact
 
         return read_compact(path)
