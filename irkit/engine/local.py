@@ -202,15 +202,16 @@ def frame(con, sql: str, table: str | None = None, *,
 
     from irkit.sources.records import _PANDAS_TYPES
 
-    if not categorical:
+    if categorical:
+        spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+        with tempfile.TemporaryDirectory(
+                prefix="irkit-reduction-",
+                dir=spill if spill and os.path.isdir(spill) else None) as tmp:
+            path = os.path.join(tmp, "result.parquet")
+            spool(con, sql, path)
+            out = read_compact(path)
+    else:
         out = con.sql(sql).to_arrow_table().to_pandas(types_mapper=_PANDAS_TYPES.get)
-        return schema.conform(out, table) if table is not None else out
-    spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
-    with tempfile.TemporaryDirectory(prefix="irkit-reduction-",
-                                     dir=spill if spill and os.path.isdir(spill) else None) as tmp:
-        path = os.path.join(tmp, "result.parquet")
-        spool(con, sql, path)
-        out = read_compact(path)
     return schema.conform(out, table) if table is not None else out
 
 
