@@ -216,26 +216,26 @@ def _duration_source(source: pd.Series) -> pd.Series:
     return named.astype(schema.STRING).fillna(other)
 
 
-def _string(column: pd.Series) -> pd.Series:
-    """``STRING``, or left as is when already a categorical of strings (see ``schema.compact``)."""
-    return column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(schema.STRING)
+#: The request table's string columns: ``STRING``, or left categorical (see ``schema.compact``).
+_REQUEST_STRINGS = ("request_id", "duration_source", "route", "region", "client_ip",
+                    "deployment_id")
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "timestamp": pd.to_datetime(frame["timestamp"], utc=True).astype(schema.TIMESTAMP),
-        "request_id": _string(frame["request_id"]),
+        "request_id": frame["request_id"],
         "status_code": pd.array(frame["status_code"], dtype="Float64").astype("Int16"),
         "failed": frame["failed"].astype(bool),
         "error": frame["error"].astype(bool),
         "duration_ms": frame["duration_ms"].astype("float64"),
-        "duration_source": _string(frame["duration_source"]),
-        "route": _string(frame["route"]),
-        "region": _string(frame["region"]),
-        "client_ip": _string(frame["client_ip"]),
-        "deployment_id": _string(frame["deployment_id"]),
+        "duration_source": frame["duration_source"],
+        "route": frame["route"],
+        "region": frame["region"],
+        "client_ip": frame["client_ip"],
+        "deployment_id": frame["deployment_id"],
     })
-    return out
+    return schema.astype_keeping_categories(out, dict.fromkeys(_REQUEST_STRINGS, schema.STRING))
 
 
 def _empty_requests() -> pd.DataFrame:
